@@ -1,0 +1,92 @@
+"""The checks behind /healthz and the run command's start-up preflight."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+REQUIRED_QUEUES = ("default", "gpu")
+
+
+def redact(url: str) -> str:
+    """A broker or database URL without its password."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    return maybe_sanitize_url(url)
+
+
+def database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version()")
+            version = cursor.fetchone()[0]
+        return {"ok": True, "version": version.split(" on ")[0]}
+    except Exception as err:  # any failure to reach the database is a failed check, not a 500
+        return {"ok": False, "error": str(err).strip().splitlines()[0]}
+
+
+def pgvector() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+            if row:
+                return {"ok": True, "version": row[0]}
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+            available = cursor.fetchone() is not None
+        hint = "run migrations" if available else "install pgvector on this server"
+        return {"ok": False, "error": f"the vector extension is not enabled ({hint})"}
+    except Exception as err:
+        return {"ok": False, "error": str(err).strip().splitlines()[0]}
+
+
+def broker(timeout: float = 3.0) -> dict[str, Any]:
+    from attune.celery import app
+
+    url = redact(app.conf.broker_url)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return {"ok": True, "url": url}
+    except Exception as err:
+        return {"ok": False, "url": url, "error": str(err).strip().splitlines()[0]}
+
+
+def workers() -> dict[str, Any]:
+    from apps.health.models import WorkerHeartbeat
+
+    try:
+        cutoff = timezone.now() - timedelta(seconds=settings.ATTUNE_WORKER_STALE_SECONDS)
+        live = list(WorkerHeartbeat.objects.filter(last_seen_at__gte=cutoff).order_by("hostname"))
+    except Exception as err:
+        return {"ok": False, "error": str(err).strip().splitlines()[0], "workers": []}
+    served = {q for w in live for q in w.queues}
+    missing = [q for q in REQUIRED_QUEUES if q not in served]
+    now = timezone.now()
+    result: dict[str, Any] = {
+        "ok": not missing,
+        "workers": [
+            {
+                "hostname": w.hostname,
+                "queues": w.queues,
+                "seconds_since_heartbeat": round((now - w.last_seen_at).total_seconds(), 1),
+            }
+            for w in live
+        ],
+    }
+    if missing:
+        result["error"] = f"no live worker consumes queue(s): {', '.join(missing)}"
+    return result
+
+
+def all_checks() -> dict[str, dict[str, Any]]:
+    checks = {"database": database()}
+    db_ok = checks["database"]["ok"]
+    checks["pgvector"] = pgvector() if db_ok else {"ok": False, "error": "database unreachable"}
+    checks["broker"] = broker()
+    checks["workers"] = workers() if db_ok else {"ok": False, "error": "database unreachable"}
+    return checks

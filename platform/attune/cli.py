@@ -1,0 +1,127 @@
+"""``./attune``: Attune's single entry point.
+
+    ./attune run            the platform: database, migrations, web server and Celery worker
+    ./attune test [ARGS]    the whole test suite (ARGS go to pytest)
+    ./attune bench [NAME]   benchmarks that print figures (no NAME lists them)
+    ./attune manage ARGS    Django's manage.py with Attune's environment
+    ./attune db start|stop|status|url
+
+The ``./attune`` shell script creates the virtualenv and installs requirements.txt first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from attune import embedded_db
+from attune.preflight import PreflightError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fail(message: str) -> int:
+    print(f"attune: {message}", file=sys.stderr)
+    return 1
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for child processes: the project and its package folder on the path."""
+    env = dict(os.environ, **extra)
+    paths = [str(ROOT), str(ROOT / "platform")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "attune.settings")
+    return env
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from attune.runner import run
+
+    try:
+        return run(host=args.host, port=args.port, worker=not args.no_worker)
+    except PreflightError as err:
+        return fail(str(err))
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    command = [sys.executable, "-m", "pytest", *args.pytest_args]
+    env = python_env()
+    env.pop("DJANGO_SETTINGS_MODULE")  # pytest.ini_options names the test settings
+    return subprocess.call(command, cwd=ROOT, env=env)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    command = [sys.executable, "-m", "bench", *args.bench_args]
+    return subprocess.call(command, cwd=ROOT, env=python_env())
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    command = [sys.executable, str(ROOT / "manage.py"), *args.manage_args]
+    return subprocess.call(command, cwd=ROOT, env=python_env())
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    if os.environ.get("DATABASE_URL") and args.action != "url":
+        return fail("DATABASE_URL is set: Attune uses that server, not the embedded one")
+    if args.action == "start":
+        uri, started = embedded_db.start()
+        print(("started " if started else "already running ") + uri)
+    elif args.action == "stop":
+        embedded_db.stop()
+        print("stopped")
+    elif args.action == "status":
+        uri = embedded_db.running_uri()
+        print(f"running {uri}" if uri else "stopped")
+    else:
+        print(os.environ.get("DATABASE_URL") or embedded_db.running_uri() or "stopped")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="attune", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the platform (web, API, worker) until Ctrl-C")
+    run.add_argument("--host", default=os.environ.get("ATTUNE_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("ATTUNE_PORT", "8000")))
+    run.add_argument("--no-worker", action="store_true", help="web only (workers run elsewhere)")
+    run.set_defaults(func=cmd_run)
+
+    test = sub.add_parser("test", help="run the test suite", add_help=False)
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+
+    bench = sub.add_parser("bench", help="run a benchmark", add_help=False)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+
+    manage = sub.add_parser("manage", help="Django manage.py", add_help=False)
+    manage.add_argument("manage_args", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+
+    db = sub.add_parser("db", help="the embedded PostgreSQL server")
+    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.set_defaults(func=cmd_db)
+    return p
+
+
+PASS_THROUGH = {"test": "pytest_args", "bench": "bench_args", "manage": "manage_args"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASS_THROUGH:  # everything after the command belongs to the tool
+        command = argv[0]
+        funcs = {"test": cmd_test, "bench": cmd_bench, "manage": cmd_manage}
+        return int(funcs[command](argparse.Namespace(**{PASS_THROUGH[command]: argv[1:]})))
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

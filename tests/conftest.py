@@ -1,0 +1,41 @@
+"""Shared fixtures. The database is real PostgreSQL + pgvector (embedded unless DATABASE_URL)."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.support.factories import UserFactory
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(db):
+    """An API client authenticated with a fresh personal token of the given user."""
+    from apps.accounts.services import issue_personal_token
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_personal_token(user, 'test').key}")
+        return client
+
+    return make

@@ -1,0 +1,77 @@
+"""Real processes for tests: a Celery worker on the test database, the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("ATTUNE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("CELERY_BROKER_URL", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "platform")])
+    env["DJANGO_SETTINGS_MODULE"] = "attune.settings"
+    env.update(extra)
+    return env
+
+
+def database_url_for_tests() -> str:
+    """A URL for the database this test session uses (pytest-django's test_… database)."""
+    s = connection.settings_dict
+    host = s["HOST"] or ""
+    if host.startswith("/"):
+        return f"postgresql://{s['USER']}@/{s['NAME']}?host={host}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgresql://{auth}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@contextmanager
+def celery_worker(broker_url: str | None = None, include: str = "") -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process (prefork, both queues) on the test database."""
+    extra = {"DATABASE_URL": database_url_for_tests()}
+    if broker_url:
+        extra["CELERY_BROKER_URL"] = broker_url
+    command = [
+        str(Path(sys.executable).parent / "celery"), "-A", "attune", "worker",
+        "-Q", "default,gpu", "-c", "1", "-n", f"test-{os.getpid()}@%h", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if include:
+        command += ["--include", include]
+    proc = subprocess.Popen(command, cwd=ROOT, env=project_env(**extra), start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # pool children that outlived the parent
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_other_sessions_to_close(timeout: float = 10.0) -> None:
+    """Wait until no other process holds a session on the test database (so it can be dropped)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
