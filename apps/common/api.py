@@ -1,4 +1,4 @@
-"""API building blocks shared by every app: owner-scoped viewsets and the error format."""
+"""API building blocks shared by every app: owner-scoped viewsets, JSON parsing, error format."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
-from rest_framework import permissions, status
+from rest_framework import exceptions, parsers, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.common.errors import ReferenceNotFound
 
 
 class OwnedViewSetMixin:
@@ -31,11 +33,23 @@ class OwnedViewSetMixin:
         serializer.save(user=self.request.user)
 
 
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, answering 400 (not 500) for JSON nested too deep to decode."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as err:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from err
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus a JSON 413 for bodies over the limit."""
+    """DRF's handler, plus a JSON 413 for bodies over the limit and 404 for unknown references."""
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "Request body exceeds the size limit."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, ReferenceNotFound):
+        return Response({exc.field: [exc.message]}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)

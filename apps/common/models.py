@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
+from pgvector.django import VectorField
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -42,3 +43,35 @@ class OwnedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+EMBEDDING_DIMENSIONS = 384
+"""Width of every embedding column (all-MiniLM-L6-v2); another width needs a migration."""
+
+
+class EmbeddedModel(models.Model):
+    """A row with a sentence embedding of its text, filled in later by a Celery worker.
+
+    ``embedding`` is NULL until the worker has embedded :meth:`embedding_text`; the model name and
+    dimension it used are stored beside the vector. Services that create or change the text clear
+    the embedding and call :func:`apps.common.embeddings.schedule_embedding`.
+    """
+
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=200, blank=True, default="", editable=False)
+    embedding_dim = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def embedding_text(self) -> str:
+        """The text whose embedding this row stores."""
+        raise NotImplementedError
+
+    def clear_embedding(self) -> None:
+        """Forget the stored embedding (the text changed); the next embedding task refills it."""
+        self.embedding = None
+        self.embedding_model = ""
+        self.embedding_dim = None
+        self.embedded_at = None

@@ -86,9 +86,39 @@ def stop(pgdata: Path | None = None) -> None:
         )
 
 
+def other_sessions(uri: str) -> int:
+    """How many client sessions other than this check's own are connected to the server."""
+    import psycopg
+
+    with psycopg.connect(uri, connect_timeout=3) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def stop_unless_in_use(uri: str) -> None:
+    """Stop the server unless another process is still using it (then it is left running)."""
+    import sys
+
+    if "django.db" in sys.modules:  # this process's own connections don't count
+        from django.db import connections
+
+        connections.close_all()
+    try:
+        if other_sessions(uri) > 0:
+            return
+    except Exception:  # the server is gone already, or unreachable: nothing to keep alive
+        pass
+    stop()
+
+
 def ensure_for_process() -> str:
-    """URI for a process that needs the database; starts it for this process's lifetime if down."""
+    """URI for a process that needs the database; starts it for this process's lifetime if down.
+
+    At exit the process that started it stops it, unless another process is connected."""
     uri, started = start()
     if started:
-        atexit.register(stop)
+        atexit.register(stop_unless_in_use, uri)
     return uri

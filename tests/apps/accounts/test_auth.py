@@ -129,3 +129,14 @@ def test_end_users_cannot_manage_keys(api_client, user):
         "/api/tokens", {"name": "x"}, format="json", HTTP_X_ATTUNE_USER="eve", **bearer(key)
     )
     assert response.status_code == 403
+
+
+def test_the_token_lookup_brings_its_user_and_skips_inactive_users(api_client, user):
+    from apps.accounts.selectors import active_token_for_key
+
+    key = services.issue_personal_token(user, "laptop").key
+    token = active_token_for_key(key)
+    assert (token.name, token.user.username, token.user.pk) == ("laptop", user.username, user.pk)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert active_token_for_key(key) is None
+    assert api_client.get("/api/me", **bearer(key)).status_code == 401
