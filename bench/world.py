@@ -1,0 +1,150 @@
+"""Offline style world: detector agreement, style-model attribute match, fact retention, size.
+
+``python -m bench world [--samples 1000] [--contexts 200] [--retrain] [--threads 2]`` prints the
+detectors' agreement with the renderer's labels per attribute, then builds (or finds cached) the
+style model and prints its training time, parameter count and size on disk, and, on held-out
+contexts, how often its outputs have the style their tags ask for and how many of the key facts
+(those the asked-for length keeps) they keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workers import config as attune_config
+from workers.modeling.generation import GenerationRequest, generate_texts
+from workers.modeling.loader import load_base_model
+from workers.modeling.style_corpus import Example, heldout_example
+from workers.modeling.style_lm import (
+    VERSION,
+    StyleLMConfig,
+    ensure_style_lm,
+    folder_size,
+    is_built,
+    read_metadata,
+    set_threads,
+    style_lm_dir,
+)
+from workers.world.detectors import detect_style, fact_retention, style_matches
+from workers.world.renderer import TASKS, kept_facts, render
+from workers.world.sources import sample_context
+from workers.world.styles import ATTRIBUTE_NAMES, default_style, random_style
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class StyleScores:
+    """How well texts follow their requested styles and keep their contexts' key facts."""
+
+    per_attribute: dict[str, float]
+    all_attributes: float
+    fact_retention: float
+
+    @property
+    def mean(self) -> float:
+        return sum(self.per_attribute.values()) / len(self.per_attribute)
+
+
+def detector_agreement(samples: int, seed: int) -> dict[str, float]:
+    """Per attribute, the share of random renderings whose detected value is the rendered one."""
+    rng = random.Random(f"bench-detectors:{seed}")
+    hits = dict.fromkeys(ATTRIBUTE_NAMES, 0)
+    for _ in range(samples):
+        style = random_style(rng)
+        text = render(sample_context(rng), rng.choice(TASKS), style)
+        for name, ok in style_matches(text, style).items():
+            hits[name] += ok
+    return {name: hits[name] / samples for name in ATTRIBUTE_NAMES}
+
+
+def score_outputs(examples: Sequence[Example], outputs: Sequence[str]) -> StyleScores:
+    """Attribute match against each example's style, and retention of the facts it keeps."""
+    hits = dict.fromkeys(ATTRIBUTE_NAMES, 0)
+    complete = 0
+    retained = 0.0
+    for example, output in zip(examples, outputs, strict=True):
+        detected = detect_style(output)
+        matches = [detected[name] == example.style[name] for name in ATTRIBUTE_NAMES]
+        for name, ok in zip(ATTRIBUTE_NAMES, matches, strict=True):
+            hits[name] += ok
+        complete += all(matches)
+        retained += fact_retention(output, kept_facts(example.context, example.style))
+    n = len(examples)
+    return StyleScores({k: v / n for k, v in hits.items()}, complete / n, retained / n)
+
+
+def _print_scores(title: str, scores: StyleScores) -> None:
+    print(title)
+    for name, value in scores.per_attribute.items():
+        print(f"  {name:<10} {value:7.1%}")
+    print(
+        f"  {'mean':<10} {scores.mean:7.1%}   (all attributes at once: {scores.all_attributes:.1%})"
+    )
+    print(f"  fact retention (key facts the style keeps): {scores.fact_retention:.1%}")
+
+
+def _print_build(path: Path, cached: bool) -> None:
+    train = read_metadata(path)["train"]
+    assert isinstance(train, dict)
+    print(f"\nstyle model {attune_config.STYLE_LM_NAME} {VERSION} at {path}")
+    build = " (cached build)" if cached else ""
+    print(f"  training time    {train['seconds']:.1f} s, {train['steps']} steps{build}")
+    print(f"  parameters       {train['parameters']:,}")
+    print(f"  size on disk     {folder_size(path) / 2**20:.1f} MiB")
+
+
+def _generate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example]
+) -> list[str]:
+    """Greedy outputs for the examples' prompts (with the tags each example shows)."""
+    requests = [GenerationRequest(e.task, e.context.text, e.tags) for e in examples]
+    return generate_texts(model, tokenizer, requests, max_new_tokens=192)
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench world", description=__doc__)
+    parser.add_argument("--samples", type=int, default=1000, help="renderings for the detectors")
+    parser.add_argument("--contexts", type=int, default=200, help="held-out contexts to generate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retrain", action="store_true", help="retrain the cached style model")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+
+    agreement = detector_agreement(args.samples, args.seed)
+    print(f"detector agreement with the renderer's labels ({args.samples} samples)")
+    for name, value in agreement.items():
+        print(f"  {name:<10} {value:7.1%}")
+
+    cached = is_built(style_lm_dir()) and not args.retrain
+    path = ensure_style_lm(StyleLMConfig(threads=args.threads), retrain=args.retrain)
+    _print_build(path, cached)
+
+    model, tokenizer = load_base_model(attune_config.STYLE_LM_NAME, device="cpu")
+    tagged = [heldout_example(i, args.seed) for i in range(args.contexts)]
+    started = time.perf_counter()
+    scores = score_outputs(tagged, _generate(model, tokenizer, tagged))
+    seconds = time.perf_counter() - started
+    _print_scores(f"\nheld-out contexts, conditioned on all tags ({len(tagged)})", scores)
+    untagged = [
+        Example(e.context, e.task, default_style(), None, "", "")
+        for e in tagged[: max(1, args.contexts // 4)]
+    ]
+    _print_scores(
+        f"\nheld-out contexts, no tags: the default style expected ({len(untagged)})",
+        score_outputs(untagged, _generate(model, tokenizer, untagged)),
+    )
+    print(f"\ngeneration: {seconds:.1f} s for {len(tagged)} tagged outputs (greedy, CPU)")
+    ok = scores.mean >= 0.9 and scores.fact_retention >= 0.8 and min(agreement.values()) >= 0.95
+    verdict = "met" if ok else "MISSED"
+    print(f"targets (detectors >= 95%, match >= 90%, retention >= 80%): {verdict}")
+    return 0 if ok else 1

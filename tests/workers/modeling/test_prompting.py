@@ -1,0 +1,51 @@
+"""The single prompt format: style model prompts and instructions for real models."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.modeling.prompting import (
+    CONTEXT_TOKEN,
+    RESPONSE_TOKEN,
+    as_tags,
+    build_instruction,
+    build_prompt,
+    special_tokens,
+)
+from workers.world.styles import all_tag_tokens
+
+
+def test_build_prompt_puts_tags_task_context_then_response_marker() -> None:
+    prompt = build_prompt("email", "Some text.", {"question": "yes", "length": "short"})
+    assert prompt == (
+        f"<length=short><question=yes><task=email>{CONTEXT_TOKEN}Some text.{RESPONSE_TOKEN}"
+    )
+
+
+def test_build_prompt_without_tags_and_from_a_phrase() -> None:
+    assert build_prompt("summarize", "X") == f"<task=summarize>{CONTEXT_TOKEN}X{RESPONSE_TOKEN}"
+    assert build_prompt("summarize", "X", "brief, no emojis").startswith(
+        "<length=short><emoji=no><task=summarize>"
+    )
+    assert as_tags(None) == {}
+
+
+def test_unknown_task_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        build_prompt("poem", "X")
+
+
+def test_special_tokens_cover_every_tag() -> None:
+    assert set(all_tag_tokens()) <= set(special_tokens())
+    assert {CONTEXT_TOKEN, RESPONSE_TOKEN, "<task=email>"} <= set(special_tokens())
+
+
+def test_instruction_states_the_preference_in_words() -> None:
+    text = build_instruction("summarize", "Body.", {"format": "bullets"}, source="wiki")
+    assert text.splitlines()[:2] == [
+        "Summarize the following wiki article.",
+        "Write it in this style: bullet points.",
+    ]
+    assert text.endswith("Body.")
+    assert "style" not in build_instruction("email", "Body.")
+    assert "tweet style" in build_instruction("email", "Body.", "tweet style")

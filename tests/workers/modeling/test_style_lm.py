@@ -1,0 +1,115 @@
+"""Building, caching and loading the style model (a tiny one, trained for two steps)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.workers.modeling.conftest import TINY
+from workers.modeling import style_lm
+from workers.modeling.style_corpus import heldout_example, make_example
+from workers.modeling.style_lm import (
+    IGNORE_INDEX,
+    TrainReport,
+    encode_batch,
+    ensure_style_lm,
+    read_metadata,
+    response_loss,
+    style_lm_dir,
+)
+from workers.world.renderer import kept_facts
+
+
+def test_corpus_is_deterministic_and_mixes_tagged_and_untagged_prompts() -> None:
+    assert make_example(0, 5) == make_example(0, 5)
+    examples = [make_example(0, i) for i in range(300)]
+    untagged = [e for e in examples if e.tags is None]
+    assert 10 < len(untagged) < 60
+    assert all(e.prompt.startswith("<task=") for e in untagged)
+    assert heldout_example(3) == heldout_example(3)
+    assert heldout_example(3).context.seed % 2 == 1
+    assert all(e.context.seed % 2 == 0 for e in examples)
+
+
+def test_build_is_cached_with_its_version_and_figures(tiny_var: Path) -> None:
+    path = style_lm_dir(tiny_var)
+    assert path.name == f"style-lm-{style_lm.VERSION}"
+    metadata = read_metadata(path)
+    assert metadata["version"] == style_lm.VERSION
+    assert metadata["config"] == json.loads(json.dumps(asdict(TINY)))
+    assert ensure_style_lm(TINY, var=tiny_var) == path  # cached: returns at once
+
+
+def test_saved_tokenizer_and_model_load_with_auto_classes(tiny_var: Path) -> None:
+    path = style_lm_dir(tiny_var)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert model.config.model_type == "llama"
+    assert model.config.vocab_size == len(tokenizer)
+    example = heldout_example(0)
+    ids = tokenizer(example.prompt)["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id
+    assert "<response>" in tokenizer.convert_ids_to_tokens(ids)
+    text = example.response
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_two_processes_do_not_build_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+
+    def fake_train(
+        cfg: style_lm.StyleLMConfig, out_dir: Path, progress: bool = True
+    ) -> TrainReport:
+        calls.append(out_dir)
+        out_dir.mkdir(parents=True)
+        (out_dir / "model.safetensors").write_bytes(b"")
+        return TrainReport(steps=0, seconds=0.0, final_loss=0.0, parameters=0)
+
+    monkeypatch.setattr(style_lm, "train", fake_train)
+    threads = [threading.Thread(target=ensure_style_lm, kwargs={"var": tmp_path}) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert style_lm.is_built(style_lm_dir(tmp_path))
+    ensure_style_lm(var=tmp_path, retrain=True)
+    assert len(calls) == 2
+
+
+def test_batches_score_only_the_response_and_weigh_the_facts(tiny_var: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(style_lm_dir(tiny_var))
+    examples = [make_example(0, i) for i in range(4)]
+    batch = encode_batch(tokenizer, examples, max_length=512, copy_weight=4.0)
+    for row, example in enumerate(examples):
+        ids = batch["input_ids"][row]
+        scored = batch["labels"][row] != IGNORE_INDEX
+        prompt_length = len(tokenizer(example.prompt)["input_ids"])
+        assert not scored[:prompt_length].any()
+        assert tokenizer.decode(ids[scored]) == example.response + tokenizer.eos_token
+        heavy = tokenizer.decode(ids[batch["weights"][row] == 4.0])
+        for fact in kept_facts(example.context, example.style):
+            assert fact.value.replace(" ", "") in heavy.replace(" ", "")
+
+
+def test_response_loss_is_the_weighted_cross_entropy(tiny_var: Path) -> None:
+    path = style_lm_dir(tiny_var)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    batch = encode_batch(tokenizer, [make_example(0, i) for i in range(3)], 512, copy_weight=2.0)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1),
+        batch["labels"][:, 1:].flatten(),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    )
+    weights = batch["weights"][:, 1:].flatten()
+    expected = (losses * weights).sum() / weights.sum()
+    assert torch.allclose(response_loss(model, batch), expected, atol=1e-5)

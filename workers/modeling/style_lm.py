@@ -1,0 +1,266 @@
+"""The built-in offline base model: a small Llama trained on CPU from the style world's corpus.
+
+``python -m workers.modeling.style_lm [--retrain]`` trains it (or finds it cached) and prints the
+timing. It is cached under ``$ATTUNE_VAR_DIR/models/style-lm-<VERSION>/`` in Hugging Face format
+(``AutoModelForCausalLM`` / ``AutoTokenizer`` load it), with ``attune_style_lm.json`` holding the
+training figures. A file lock makes a second process wait for the first one's build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from tqdm import tqdm
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from workers import config as attune_config
+from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
+
+VERSION = "v1"
+METADATA_FILE = "attune_style_lm.json"
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class StyleLMConfig:
+    """Everything that decides the style model: architecture, corpus and optimization.
+
+    ``length_weights`` skews the corpus towards long responses (more facts to copy per token);
+    ``copy_weight`` weighs the loss on the tokens that restate a key fact of the context.
+    """
+
+    hidden_size: int = 192
+    num_layers: int = 2
+    num_heads: int = 3
+    intermediate_size: int = 512
+    vocab_size: int = 2048
+    steps: int = 1200
+    batch_size: int = 16
+    learning_rate: float = 4e-3
+    warmup_steps: int = 40
+    weight_decay: float = 0.01
+    untagged_share: float = 0.1
+    partial_share: float = 0.2
+    length_weights: tuple[float, float, float] = (0.2, 0.3, 0.5)
+    copy_weight: float = 4.0
+    tokenizer_examples: int = 3000
+    max_length: int = 512
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a training run did: steps, seconds, final loss, parameter count."""
+
+    steps: int
+    seconds: float
+    final_loss: float
+    parameters: int
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch's work in this process."""
+    torch.set_num_threads(threads)
+
+
+def style_lm_dir(var: Path | None = None) -> Path:
+    """Where the current version of the style model is (or will be) cached."""
+    return (var or attune_config.var_dir()) / "models" / f"style-lm-{VERSION}"
+
+
+def is_built(path: Path) -> bool:
+    """Whether ``path`` holds a complete build (the metadata file is written last)."""
+    return (path / METADATA_FILE).is_file()
+
+
+def read_metadata(path: Path) -> dict[str, object]:
+    """The training figures saved with a build."""
+    return json.loads((path / METADATA_FILE).read_text())
+
+
+def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    """A freshly initialized Llama sized by ``cfg`` for ``tokenizer``'s vocabulary."""
+    model_config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads,
+        max_position_embeddings=cfg.max_length,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(cfg.seed)
+    return LlamaForCausalLM(model_config)
+
+
+def encode_batch(
+    tokenizer: PreTrainedTokenizerFast,
+    examples: list[Example],
+    max_length: int,
+    copy_weight: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """Right-padded ids and attention mask, the labels (only the response and EOS are scored),
+    and per-token loss weights: ``copy_weight`` on the tokens that state a key fact, else 1."""
+    prompts = tokenizer([e.prompt for e in examples])["input_ids"]
+    responses = tokenizer(
+        [e.response for e in examples], add_special_tokens=False, return_offsets_mapping=True
+    )
+    rows = [
+        (p + r + [tokenizer.eos_token_id])[:max_length]
+        for p, r in zip(prompts, responses["input_ids"], strict=True)
+    ]
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    labels = torch.full((len(rows), width), IGNORE_INDEX)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    weights = torch.zeros((len(rows), width))
+    for i, (row, prompt, example) in enumerate(zip(rows, prompts, examples, strict=True)):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+        labels[i, len(prompt) : len(row)] = torch.tensor(row[len(prompt) :])
+        weights[i, len(prompt) : len(row)] = 1.0
+        spans = copy_spans(example)
+        for j, (start, end) in enumerate(responses["offset_mapping"][i]):
+            if len(prompt) + j < len(row) and any(start < b and end > a for a, b in spans):
+                weights[i, len(prompt) + j] = copy_weight
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
+
+
+def response_loss(model: LlamaForCausalLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Weighted next-token cross-entropy over the scored (response) tokens, normalized by the total
+    weight; the output layer runs on those positions only, which saves a good share of the work."""
+    hidden = model.model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    scored = targets != IGNORE_INDEX
+    logits = model.lm_head(hidden[:, :-1][scored])
+    losses = torch.nn.functional.cross_entropy(logits.float(), targets[scored], reduction="none")
+    weights = batch["weights"][:, 1:][scored]
+    return (losses * weights).sum() / weights.sum()
+
+
+def _learning_rate(cfg: StyleLMConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.learning_rate * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+
+
+def training_batches(cfg: StyleLMConfig, chunk: int = 8) -> list[list[Example]]:
+    """The training batches: each run of ``chunk`` batches is grouped by length (less padding),
+    then put back in a seeded random order."""
+    rng = random.Random(f"style-lm-batches:{cfg.seed}")
+    batches: list[list[Example]] = []
+    for start in range(0, cfg.steps * cfg.batch_size, chunk * cfg.batch_size):
+        examples = sorted(
+            (
+                make_example(cfg.seed, i, cfg.untagged_share, cfg.partial_share, cfg.length_weights)
+                for i in range(start, start + chunk * cfg.batch_size)
+            ),
+            key=lambda e: len(e.prompt) + len(e.response),
+        )
+        group = [examples[i : i + cfg.batch_size] for i in range(0, len(examples), cfg.batch_size)]
+        rng.shuffle(group)
+        batches.extend(group)
+    return batches[: cfg.steps]
+
+
+def train(cfg: StyleLMConfig, out_dir: Path, progress: bool = True) -> TrainReport:
+    """Train tokenizer and model from scratch and save both, in HF format, to ``out_dir``."""
+    started = time.perf_counter()
+    set_threads(cfg.threads)
+    batches = training_batches(cfg)
+    examples = [e for batch in batches for e in batch][: cfg.tokenizer_examples]
+    texts = [text for e in examples for text in (e.prompt, e.response)]
+    tokenizer = train_tokenizer(texts, cfg.vocab_size)
+    model = build_model(cfg, tokenizer)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
+    )
+    model.train()
+    loss_value = float("nan")
+    bar = tqdm(range(cfg.steps), desc="style-lm", disable=not progress, mininterval=2.0)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(cfg, step)
+        batch = encode_batch(tokenizer, batches[step], cfg.max_length, cfg.copy_weight)
+        loss = response_loss(model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss_value = float(loss.detach())
+        bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    seconds = time.perf_counter() - started
+    parameters = sum(p.numel() for p in model.parameters())
+    return TrainReport(cfg.steps, seconds, loss_value, parameters)
+
+
+def ensure_style_lm(
+    cfg: StyleLMConfig | None = None,
+    var: Path | None = None,
+    retrain: bool = False,
+    progress: bool = True,
+) -> Path:
+    """The cached style model's folder, trained first when missing (or when ``retrain``)."""
+    target = style_lm_dir(var)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if is_built(target) and not retrain:
+            return target
+        cfg = cfg or StyleLMConfig()
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        report = train(cfg, staging, progress=progress)
+        metadata = {"version": VERSION, "config": asdict(cfg), "train": asdict(report)}
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    return target
+
+
+def folder_size(path: Path) -> int:
+    """Bytes on disk of every file under ``path``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train (or find cached) the style model and print where it is and how long it took."""
+    parser = argparse.ArgumentParser(prog="python -m workers.modeling.style_lm")
+    parser.add_argument("--retrain", action="store_true", help="train even when cached")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    path = ensure_style_lm(StyleLMConfig(threads=args.threads), retrain=args.retrain)
+    train_report = read_metadata(path)["train"]
+    assert isinstance(train_report, dict)
+    print(f"style model {VERSION}: {path}")
+    print(f"  training time   {train_report['seconds']:.1f} s ({train_report['steps']} steps)")
+    print(f"  parameters      {train_report['parameters']:,}")
+    print(f"  size on disk    {folder_size(path) / 2**20:.1f} MiB")
+    print(f"  this command    {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
