@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.feedback",
     "apps.personas",
     "apps.privacy",
+    "apps.adapters",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,23 @@ CELERY_TIMEZONE = TIME_ZONE
 # A worker is "up" in /healthz when it reported a heartbeat this recently (seconds).
 ATTUNE_WORKER_HEARTBEAT_SECONDS = env_int("ATTUNE_WORKER_HEARTBEAT_SECONDS", 10)
 ATTUNE_WORKER_STALE_SECONDS = env_int("ATTUNE_WORKER_STALE_SECONDS", 45)
+
+# Per-user LoRA adapters and preference vectors (apps.adapters, workers.adapters).
+ATTUNE_ADAPTER_ROOT = Path(os.environ.get("ATTUNE_ADAPTER_ROOT", VAR_DIR / "adapters")).resolve()
+ATTUNE_FIT_MIN_PAIRS = env_int("ATTUNE_FIT_MIN_PAIRS", 8)  # fewer: 409 (or KTO from thumbs)
+ATTUNE_FIT_MIN_THUMBS = env_int("ATTUNE_FIT_MIN_THUMBS", 16)
+ATTUNE_FIT_TRIGGER_PAIRS = env_int("ATTUNE_FIT_TRIGGER_PAIRS", 16)  # new pairs that start a fit
+ATTUNE_VECTOR_PAIRS = env_int("ATTUNE_VECTOR_PAIRS", 64)  # pairs per pole of a preference vector
+ATTUNE_MAX_ABS_ETA = float(os.environ.get("ATTUNE_MAX_ABS_ETA", "3"))  # |η| ≥ 4 breaks the model
+ATTUNE_MAX_FITTED_ETA = float(os.environ.get("ATTUNE_MAX_FITTED_ETA", "1.5"))
+ATTUNE_FIT = {
+    "rank": env_int("ATTUNE_FIT_RANK", 8),
+    "alpha": env_int("ATTUNE_FIT_ALPHA", 16),
+    "learning_rate": float(os.environ.get("ATTUNE_FIT_LEARNING_RATE", "5e-4")),
+    "epochs": env_int("ATTUNE_FIT_EPOCHS", 4),
+    "batch_size": env_int("ATTUNE_FIT_BATCH_SIZE", 8),
+    "beta": float(os.environ.get("ATTUNE_FIT_BETA", "0.1")),
+}
 
 LOGGING = {
     "version": 1,

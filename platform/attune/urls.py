@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/", include("apps.feedback.api.urls")),
     path("api/", include("apps.personas.api.urls")),
     path("api/", include("apps.privacy.api.urls")),
+    path("api/", include("apps.adapters.api.urls")),
 ]

@@ -1,0 +1,73 @@
+"""Fit a user's η per preference vector from their feedback (no gradient step).
+
+Evidence per dimension, from the style detectors (surface rules that apply to any text):
+- an edit that moves the text from the negative to the positive pole counts +1, the reverse −1;
+- a liked output at a pole counts +1/2 for that pole, a disliked one −1/2 (and the opposite for
+  the other pole).
+η is the mean evidence, scaled to ``ATTUNE_MAX_FITTED_ETA``; a dimension with fewer than
+``MIN_SIGNALS`` signals keeps the user's η unchanged. A value the user set themselves is never
+overwritten.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.conf import settings
+
+from apps.accounts.models import User
+from apps.adapters import selectors, services
+from apps.adapters.models import PreferenceCoefficient
+from apps.feedback.models import Edit, Rating
+from apps.feedback.selectors import kto_label
+from workers.adapters.dimensions import Dimension, dimension
+from workers.world.detectors import DETECTORS
+
+MIN_SIGNALS = 3
+
+
+def _pole(dim: Dimension, text: str) -> int:
+    value = DETECTORS[dim.attribute](text)
+    return 1 if value == dim.positive else -1 if value == dim.negative else 0
+
+
+def evidence(user: User, dims: list[Dimension]) -> dict[str, list[float]]:
+    """Signals in [-1, 1] per dimension name, from the user's edits and ratings."""
+    signals: dict[str, list[float]] = defaultdict(list)
+    for original, edited in (
+        Edit.objects.filter(user=user).exclude(distance=0).values_list("original", "edited")
+    ):
+        for dim in dims:
+            moved = _pole(dim, edited) - _pole(dim, original)
+            if moved:
+                signals[dim.name].append(1.0 if moved > 0 else -1.0)
+    for output, thumbs_up, stars in Rating.objects.filter(user=user).values_list(
+        "interaction__output", "thumbs_up", "stars"
+    ):
+        label = kto_label(thumbs_up, stars)
+        if label is None:
+            continue
+        for dim in dims:
+            if pole := _pole(dim, output):
+                signals[dim.name].append(0.5 * pole * (1 if label else -1))
+    return signals
+
+
+def fit_coefficients(user: User) -> dict[str, float]:
+    """Update the user's fitted η from their feedback; returns the η that were fitted."""
+    names = list(selectors.active_vectors().values_list("name", flat=True))
+    dims = [dimension(name) for name in names]
+    user_set = set(
+        PreferenceCoefficient.objects.filter(
+            user=user, origin=PreferenceCoefficient.Origin.USER
+        ).values_list("vector_name", flat=True)
+    )
+    fitted = {}
+    for name, values in evidence(user, dims).items():
+        if name in user_set or len(values) < MIN_SIGNALS:
+            continue
+        mean = sum(values) / len(values)
+        fitted[name] = round(mean * settings.ATTUNE_MAX_FITTED_ETA, 3)
+    if fitted:
+        services.set_coefficients(user, fitted, origin=PreferenceCoefficient.Origin.FITTED)
+    return fitted

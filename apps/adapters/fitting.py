@@ -1,0 +1,199 @@
+"""The body of a fit job, run by a ``gpu``-queue worker (imports torch; never the web process).
+
+A job is idempotent: it reads the feedback up to the cutoffs fixed when it was requested, writes
+its files to a folder named after the job (a retry overwrites them), and records its adapter
+version in one transaction guarded by a unique key, so a worker killed mid-fit leads to a retry,
+never to two versions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from apps.adapters import selectors, services
+from apps.adapters.models import AdapterVersion, FitJob
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, float | None], None]
+
+
+def fit_settings():  # noqa: ANN201  (workers.adapters.fit.FitSettings; torch-side type)
+    from workers.adapters.fit import FitSettings
+
+    return FitSettings(**settings.ATTUNE_FIT)
+
+
+def adapter_store():  # noqa: ANN201  (workers.adapters.storage.AdapterStore)
+    from workers.adapters.storage import AdapterStore
+
+    return AdapterStore(settings.ATTUNE_ADAPTER_ROOT)
+
+
+def run_fit_job(job_id: int, on_progress: Progress | None = None) -> dict[str, object]:
+    """Run job ``job_id`` to the end; returns a summary for the task result."""
+    job = services.start_job(job_id)
+    if job is None:
+        return {"job": job_id, "skipped": "already finished"}
+
+    def progress(fraction: float, loss: float | None) -> None:
+        services.report_progress(job_id, fraction, loss)
+        if on_progress is not None:
+            on_progress(fraction, loss)
+
+    try:
+        if job.kind == FitJob.Kind.PREFERENCE_VECTOR:
+            return _fit_vector(job, progress)
+        return _fit_user_adapter(job, progress)
+    except Exception as err:
+        log.exception("fit job %s failed", job_id)
+        services.fail_job(job_id, f"{type(err).__name__}: {err}")
+        raise
+
+
+def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
+    from workers.adapters import evaluate
+    from workers.adapters.fit import PreferencePair, ThumbExample, fit_dpo, fit_kto
+    from workers.adapters.storage import base_fingerprint
+    from workers.modeling.loader import load_base_model
+
+    cutoffs = selectors.Cutoffs(job.edit_cutoff, job.comparison_cutoff, job.rating_cutoff)
+    pairs = selectors.training_pairs(job.user, cutoffs)
+    model, tokenizer = load_base_model()
+    fingerprint = base_fingerprint(model)
+    cfg = fit_settings()
+    if len(pairs) >= settings.ATTUNE_FIT_MIN_PAIRS:
+        method = AdapterVersion.Method.DPO
+        train, heldout = selectors.split_heldout(pairs)
+        result = fit_dpo(
+            model, tokenizer, [PreferencePair(p.prompt, p.chosen, p.rejected) for p in train],
+            cfg, progress,
+        )  # fmt: skip
+        held = [PreferencePair(p.prompt, p.chosen, p.rejected) for p in heldout]
+        score: Callable[[], float | None] = lambda: (  # noqa: E731
+            evaluate.preference_accuracy(result.model, tokenizer, held) if held else None
+        )
+        counts = {"pairs": len(pairs), "train": len(train), "heldout": len(heldout)}
+    else:
+        method = AdapterVersion.Method.KTO
+        thumbs = selectors.training_thumbs(job.user, cutoffs)
+        train, heldout = selectors.split_heldout(thumbs)
+        result = fit_kto(
+            model, tokenizer, [ThumbExample(t.prompt, t.completion, t.label) for t in train],
+            cfg, progress,
+        )  # fmt: skip
+        held_thumbs = [ThumbExample(t.prompt, t.completion, t.label) for t in heldout]
+        with result.model.disable_adapter():
+            reference = (
+                evaluate.completion_logprobs(result.model, tokenizer, held_thumbs)
+                if held_thumbs
+                else None
+            )
+        score = lambda: (  # noqa: E731
+            evaluate.thumb_agreement(result.model, tokenizer, held_thumbs, reference)
+            if held_thumbs
+            else None
+        )
+        counts = {"thumbs": len(thumbs), "train": len(train), "heldout": len(heldout)}
+
+    peft = result.model
+    candidate = score()
+    with peft.disable_adapter():
+        base = score()
+    active_accuracy = _score_active(job, peft, fingerprint, score)
+    promote = (
+        candidate is not None
+        and candidate > (base or 0.0)
+        and (active_accuracy is None or candidate > active_accuracy)
+    )
+    store = adapter_store()
+    folder = store.folder("users", str(job.user_id), f"job-{job.pk}")
+    store.save(peft, "default", folder, fingerprint, method=str(method), job=job.pk)
+    lora = peft.peft_config["default"]
+    version = services.record_adapter(
+        job,
+        promote,
+        method=method,
+        base_model=_base_model_name(),
+        base_fingerprint=fingerprint,
+        rank=lora.r,
+        target_modules=sorted(lora.target_modules),
+        storage_path=str(folder.relative_to(store.root)),
+        data_counts=counts,
+        training=result.figures(),
+        evaluation={
+            "metric": "preference_accuracy" if method == "dpo" else "thumb_agreement",
+            "candidate": candidate,
+            "base": base,
+            "active": active_accuracy,
+            "promoted": promote,
+        },
+    )
+    return {"job": job.pk, "adapter_version": version.pk, "promoted": promote}
+
+
+def _score_active(
+    job: FitJob,
+    peft: PeftModel,
+    fingerprint: str,
+    score: Callable[[], float | None],
+) -> float | None:
+    """The held-out score of the user's current active adapter, if it fits this base model."""
+    active = selectors.active_version(job.user)
+    if active is None or active.base_fingerprint != fingerprint:
+        return None
+    adapter_store().load(peft, active.storage_path, "active", fingerprint)
+    peft.set_adapter("active")
+    try:
+        return score()
+    finally:
+        peft.set_adapter("default")
+        peft.delete_adapter("active")
+
+
+def _base_model_name() -> str:
+    from workers import config
+
+    return config.base_model_name()
+
+
+def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
+    from workers.adapters.dimensions import dimension
+    from workers.adapters.storage import base_fingerprint
+    from workers.adapters.vectors import fit_vector
+    from workers.modeling.loader import load_base_model
+
+    dim = dimension(job.dimension)
+    fitted = fit_vector(
+        load_base_model, dim, settings.ATTUNE_VECTOR_PAIRS, fit_settings(), progress
+    )
+    fingerprint = base_fingerprint(fitted.positive.model.get_base_model())
+    store = adapter_store()
+    paths = {}
+    for pole, result in (("positive", fitted.positive), ("negative", fitted.negative)):
+        folder = store.folder("vectors", dim.name, f"job-{job.pk}", pole)
+        store.save(result.model, "default", folder, fingerprint, dimension=dim.name, pole=pole)
+        paths[pole] = str(folder.relative_to(store.root))
+    vector = services.record_vector(
+        job,
+        name=dim.name,
+        attribute=dim.attribute,
+        positive=dim.positive,
+        negative=dim.negative,
+        base_model=_base_model_name(),
+        base_fingerprint=fingerprint,
+        rank=fitted.positive.model.peft_config["default"].r,
+        positive_path=paths["positive"],
+        negative_path=paths["negative"],
+        training={
+            "positive": fitted.positive.figures(),
+            "negative": fitted.negative.figures(),
+        },
+    )
+    return {"job": job.pk, "vector": vector.pk}

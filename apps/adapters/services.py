@@ -1,0 +1,209 @@
+"""Writes for adapters: requesting fits, recording their outcome, promotion and roll-back, η."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.adapters import selectors
+from apps.adapters.models import AdapterVersion, FitJob, PreferenceCoefficient, PreferenceVector
+
+
+class NotEnoughData(Exception):
+    """A fit was asked for before the user gave enough feedback (answered 409)."""
+
+    def __init__(self, needed: int, available: int, what: str = "preference pairs") -> None:
+        super().__init__(
+            f"A fit needs at least {needed} {what}; this user has {available}. "
+            "Edit outputs or compare responses to add pairs."
+        )
+        self.needed = needed
+        self.available = available
+
+
+class Conflict(Exception):
+    """An operation that the adapter's current state does not allow (answered 409)."""
+
+
+def _enqueue(job: FitJob) -> None:
+    from apps.adapters.tasks import fit_job
+
+    def send() -> None:
+        result = fit_job.apply_async(args=[job.pk], queue="gpu")
+        FitJob.objects.filter(pk=job.pk).update(celery_task_id=result.id)
+
+    transaction.on_commit(send)
+
+
+def _has_enough_thumbs(user: User, cutoffs: selectors.Cutoffs) -> bool:
+    thumbs = selectors.training_thumbs(user, cutoffs)
+    labels = {t.label for t in thumbs}
+    return len(thumbs) >= settings.ATTUNE_FIT_MIN_THUMBS and labels == {True, False}
+
+
+@transaction.atomic
+def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJob, bool]:
+    """Queue a fit of the user's adapter on the ``gpu`` queue; returns (job, created).
+
+    An open job is returned as it is (a second request never starts a second fit). Too little
+    data raises :class:`NotEnoughData` with the number needed.
+    """
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
+    if (job := selectors.open_job(user)) is not None:
+        return job, False
+    cutoffs = selectors.current_cutoffs(user)
+    available = selectors.pair_count(user)
+    if available < settings.ATTUNE_FIT_MIN_PAIRS and not _has_enough_thumbs(user, cutoffs):
+        raise NotEnoughData(settings.ATTUNE_FIT_MIN_PAIRS, available)
+    job = FitJob.objects.create(
+        user=user,
+        kind=FitJob.Kind.USER_ADAPTER,
+        trigger=trigger,
+        edit_cutoff=cutoffs.edit,
+        comparison_cutoff=cutoffs.comparison,
+        rating_cutoff=cutoffs.rating,
+    )
+    _enqueue(job)
+    return job, True
+
+
+def maybe_trigger_fit(user: User) -> FitJob | None:
+    """Start a fit when the user has given ``ATTUNE_FIT_TRIGGER_PAIRS`` new pairs since the last."""
+    new_pairs = selectors.pair_count(user, after=selectors.last_fit_cutoffs(user))
+    if new_pairs < settings.ATTUNE_FIT_TRIGGER_PAIRS or selectors.open_job(user) is not None:
+        return None
+    try:
+        job, created = request_fit(user, trigger=FitJob.Trigger.THRESHOLD)
+    except NotEnoughData:
+        return None
+    return job if created else None
+
+
+@transaction.atomic
+def request_vector_fit(staff: User, dimension: str) -> FitJob:
+    """Queue the fit of one preference vector (θ₊ and θ₋) for the current base model."""
+    job = FitJob.objects.create(user=staff, kind=FitJob.Kind.PREFERENCE_VECTOR, dimension=dimension)
+    _enqueue(job)
+    return job
+
+
+def report_progress(job_id: int, fraction: float, loss: float | None) -> None:
+    FitJob.objects.filter(pk=job_id).update(
+        progress=round(min(max(fraction, 0.0), 1.0), 4), loss=loss
+    )
+
+
+def start_job(job_id: int) -> FitJob | None:
+    """Mark a job running (again, on a retry); None when it already finished."""
+    with transaction.atomic():
+        job = FitJob.objects.select_for_update().get(pk=job_id)
+        if job.status in {FitJob.Status.SUCCEEDED, FitJob.Status.FAILED}:
+            return None
+        job.status = FitJob.Status.RUNNING
+        job.attempts += 1
+        job.started_at = job.started_at or timezone.now()
+        job.save(update_fields=["status", "attempts", "started_at"])
+        return job
+
+
+def fail_job(job_id: int, error: str) -> None:
+    FitJob.objects.filter(pk=job_id).update(
+        status=FitJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def _activate(version: AdapterVersion) -> None:
+    AdapterVersion.objects.filter(
+        user_id=version.user_id, status=AdapterVersion.Status.ACTIVE
+    ).exclude(pk=version.pk).update(status=AdapterVersion.Status.RETIRED)
+    version.status = AdapterVersion.Status.ACTIVE
+    version.activated_at = timezone.now()
+    version.save(update_fields=["status", "activated_at"])
+
+
+@transaction.atomic
+def record_adapter(job: FitJob, promote: bool, **fields: object) -> AdapterVersion:
+    """The job's adapter version (created once: a retried job finds the one it made)."""
+    locked = FitJob.objects.select_for_update().get(pk=job.pk)
+    existing = AdapterVersion.objects.filter(fit_job=locked).first()
+    if existing is not None:
+        return existing
+    latest = AdapterVersion.objects.filter(user_id=locked.user_id).order_by("-version").first()
+    version = AdapterVersion.objects.create(
+        user_id=locked.user_id,
+        fit_job=locked,
+        version=(latest.version + 1) if latest else 1,
+        **fields,
+    )
+    if promote:
+        _activate(version)
+    locked.status = FitJob.Status.SUCCEEDED
+    locked.progress = 1.0
+    locked.finished_at = timezone.now()
+    locked.save(update_fields=["status", "progress", "finished_at"])
+    return version
+
+
+@transaction.atomic
+def record_vector(job: FitJob, **fields: object) -> PreferenceVector:
+    """The job's preference vector; replaces the active one of the same name (created once)."""
+    locked = FitJob.objects.select_for_update().get(pk=job.pk)
+    existing = PreferenceVector.objects.filter(fit_job=locked).first()
+    if existing is not None:
+        return existing
+    name = str(fields["name"])
+    latest = PreferenceVector.objects.filter(name=name).order_by("-version").first()
+    PreferenceVector.objects.filter(name=name, is_active=True).update(is_active=False)
+    vector = PreferenceVector.objects.create(
+        fit_job=locked, version=(latest.version + 1) if latest else 1, **fields
+    )
+    locked.status = FitJob.Status.SUCCEEDED
+    locked.progress = 1.0
+    locked.finished_at = timezone.now()
+    locked.save(update_fields=["status", "progress", "finished_at"])
+    return vector
+
+
+@transaction.atomic
+def promote(version: AdapterVersion) -> AdapterVersion:
+    """Make ``version`` the user's active adapter; the previous active one is retired."""
+    version = AdapterVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == AdapterVersion.Status.ACTIVE:
+        return version
+    _activate(version)
+    return version
+
+
+@transaction.atomic
+def roll_back(user: User) -> AdapterVersion | None:
+    """Retire the active adapter and re-activate the newest earlier version that was once
+    active; with none, the user is back on the base model (returns None)."""
+    active = selectors.active_version(user)
+    if active is None:
+        raise Conflict("There is no active adapter to roll back.")
+    previous = (
+        AdapterVersion.objects.select_for_update()
+        .filter(user=user, activated_at__isnull=False, version__lt=active.version)
+        .order_by("-version")
+        .first()
+    )
+    active.status = AdapterVersion.Status.RETIRED
+    active.save(update_fields=["status"])
+    if previous is not None:
+        _activate(previous)
+    return previous
+
+
+def set_coefficients(
+    user: User, etas: Mapping[str, float], origin: str = PreferenceCoefficient.Origin.USER
+) -> dict[str, float]:
+    """Set the user's η for the named vectors (others keep theirs); returns all of them."""
+    for name, eta in etas.items():
+        PreferenceCoefficient.objects.update_or_create(
+            user=user, vector_name=name, defaults={"eta": float(eta), "origin": origin}
+        )
+    return selectors.coefficients(user)

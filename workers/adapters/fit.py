@@ -1,0 +1,203 @@
+"""Fit a LoRA adapter with TRL: DPO from preference pairs, KTO from thumbs.
+
+The base model is frozen; TRL's trainers add a LoRA from ``peft_config`` and use the base (adapter
+disabled) as the reference. Progress goes to a callback as (fraction done, latest loss), which the
+Celery task turns into task state the API can read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, float | None], None]
+"""Called as ``progress(fraction_done, latest_loss)`` during a fit."""
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+@dataclass(frozen=True)
+class ThumbExample:
+    prompt: str
+    completion: str
+    label: bool
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """LoRA and optimization settings of a fit (Django settings hold the deployed values)."""
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] | None = None  # None: every linear layer but the output head
+    learning_rate: float = 5e-4
+    epochs: int = 4
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 8
+    beta: float = 0.1
+    max_length: int = 512
+    seed: int = 0
+
+    def lora_config(self) -> LoraConfig:
+        return LoraConfig(
+            r=self.rank,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=list(self.target_modules) if self.target_modules else "all-linear",
+            task_type="CAUSAL_LM",
+        )
+
+
+DEFAULT_FIT = FitSettings()
+
+
+@dataclass
+class FitResult:
+    """A fitted adapter (inside ``model`` as the ``default`` adapter) and the run's figures."""
+
+    model: PeftModel
+    steps: int
+    seconds: float
+    final_loss: float | None
+    examples: int
+    losses: list[float] = field(default_factory=list)
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "steps": self.steps,
+            "seconds": round(self.seconds, 2),
+            "final_loss": self.final_loss,
+            "examples": self.examples,
+        }
+
+
+class _ProgressCallback(TrainerCallback):
+    def __init__(self, progress: Progress | None, losses: list[float]) -> None:
+        self.progress = progress
+        self.losses = losses
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.progress is not None and state.max_steps:
+            latest = self.losses[-1] if self.losses else None
+            self.progress(state.global_step / state.max_steps, latest)
+
+
+def _common_args(settings: FitSettings, examples: int, output_dir: str) -> dict[str, object]:
+    steps_per_epoch = max(1, math.ceil(examples / settings.batch_size))
+    return {
+        "output_dir": output_dir,
+        "per_device_train_batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "num_train_epochs": settings.epochs,
+        "max_steps": settings.max_steps,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "seed": settings.seed,
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        "lr_scheduler_type": "constant",
+        "warmup_steps": min(2, steps_per_epoch),
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,
+        "gradient_checkpointing": False,  # small adapters fit in memory; checkpointing only slows
+    }
+
+
+def _run(trainer: DPOTrainer | KTOTrainer, losses: list[float], examples: int) -> FitResult:
+    trainer.remove_callback(PrinterCallback)  # progress goes to the callback, not to stdout
+    started = time.perf_counter()
+    trainer.train()
+    model = trainer.model
+    assert isinstance(model, PeftModel)
+    model.eval()
+    return FitResult(
+        model=model,
+        steps=trainer.state.global_step,
+        seconds=time.perf_counter() - started,
+        final_loss=losses[-1] if losses else None,
+        examples=examples,
+        losses=losses,
+    )
+
+
+def fit_dpo(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[PreferencePair],
+    settings: FitSettings = DEFAULT_FIT,
+    progress: Progress | None = None,
+) -> FitResult:
+    """DPO on (prompt, chosen, rejected) pairs; returns the model with the fitted LoRA."""
+    if not pairs:
+        raise ValueError("DPO needs at least one preference pair")
+    losses: list[float] = []
+    dataset = Dataset.from_list([asdict(p) for p in pairs])
+    with tempfile.TemporaryDirectory(prefix="attune-dpo-") as out:
+        args = DPOConfig(
+            **_common_args(settings, len(pairs), out),
+            beta=settings.beta,
+            max_length=settings.max_length,
+        )
+        trainer = DPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=settings.lora_config(),
+            callbacks=[_ProgressCallback(progress, losses)],
+        )
+        return _run(trainer, losses, len(pairs))
+
+
+def fit_kto(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[ThumbExample],
+    settings: FitSettings = DEFAULT_FIT,
+    progress: Progress | None = None,
+) -> FitResult:
+    """KTO on thumbs (prompt, completion, desirable?); needs both labels present."""
+    labels = {e.label for e in examples}
+    if labels != {True, False}:
+        raise ValueError("KTO needs at least one thumbs-up and one thumbs-down example")
+    losses: list[float] = []
+    dataset = Dataset.from_list([asdict(e) for e in examples])
+    with tempfile.TemporaryDirectory(prefix="attune-kto-") as out:
+        args = KTOConfig(
+            **_common_args(settings, len(examples), out),
+            beta=settings.beta,
+            max_length=settings.max_length,
+        )
+        trainer = KTOTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=settings.lora_config(),
+            callbacks=[_ProgressCallback(progress, losses)],
+        )
+        return _run(trainer, losses, len(examples))
