@@ -55,25 +55,30 @@ def body_units(text: str) -> int:
 
 
 def detect_length(text: str) -> str:
+    """short (up to 2 content units), medium (up to 4) or long."""
     units = body_units(text)
     return next((label for limit, label in LENGTH_LIMITS if units <= limit), "long")
 
 
 def detect_format(text: str) -> str:
+    """bullets when at least two lines are list items, else prose."""
     lines = [line for line in text.splitlines() if line.strip()]
     return "bullets" if sum(bool(_BULLET.match(line)) for line in lines) >= 2 else "prose"
 
 
 def detect_tone(text: str) -> str:
+    """casual when casual markers (exclamations, "So,", "you'll" …) outnumber formal ones."""
     casual, formal = len(_CASUAL.findall(text)), len(_FORMAL.findall(text))
     return "casual" if casual > formal else "formal"
 
 
 def detect_emoji(text: str) -> str:
+    """yes when the text holds any emoji."""
     return "yes" if _EMOJI.search(text) else "no"
 
 
 def detect_greeting(text: str) -> str:
+    """yes when the text opens with a greeting line or ends with a closing line."""
     parts = blocks(text)
     if not parts:
         return "no"
@@ -84,10 +89,12 @@ def detect_greeting(text: str) -> str:
 
 
 def detect_person(text: str) -> str:
+    """second when the text addresses the reader as "you"."""
     return "second" if _SECOND_PERSON.search(text) else "third"
 
 
 def detect_question(text: str) -> str:
+    """yes when the text asks a question."""
     return "yes" if "?" in text else "no"
 
 
