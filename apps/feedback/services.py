@@ -21,6 +21,7 @@ from apps.common.errors import ReferenceNotFound
 from apps.common.text import DiffOp, word_diff, word_levenshtein, words
 from apps.feedback import selectors
 from apps.feedback.models import Comparison, Edit, Interaction, Rating
+from apps.memory.services import schedule_inference
 
 
 def flatten_messages(messages: Sequence[dict[str, str]]) -> str:
@@ -197,6 +198,7 @@ def record_edit(user: User, interaction_id: int, *, edited: str, original: str =
             distance=cost.distance,
             diff=cost.diff,
         )
+    schedule_inference(edit)  # CIPHER memory: learn from the edit, or store the used preference
     return edit
 
 

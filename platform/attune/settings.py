@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.personas",
     "apps.privacy",
     "apps.adapters",
+    "apps.memory",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +219,22 @@ ATTUNE_FIT = {
     "batch_size": env_int("ATTUNE_FIT_BATCH_SIZE", 8),
     "beta": float(os.environ.get("ATTUNE_FIT_BETA", "0.1")),
 }
+
+# CIPHER memory (apps.memory): preference inference from edits, retrieval at generation.
+ATTUNE_INFERENCE_BACKEND = os.environ.get("ATTUNE_INFERENCE_BACKEND", "offline")  # offline | llm
+ATTUNE_LLM_BASE_URL = os.environ.get("ATTUNE_LLM_BASE_URL", "")  # OpenAI-compatible, e.g. …/v1
+ATTUNE_LLM_MODEL = os.environ.get("ATTUNE_LLM_MODEL", "")
+ATTUNE_LLM_API_KEY = os.environ.get("ATTUNE_LLM_API_KEY", "")
+ATTUNE_LLM_TIMEOUT_SECONDS = float(os.environ.get("ATTUNE_LLM_TIMEOUT_SECONDS", "30"))
+ATTUNE_LLM_MAX_TOKENS = env_int("ATTUNE_LLM_MAX_TOKENS", 64)
+ATTUNE_INFERENCE_MAX_RETRIES = env_int("ATTUNE_INFERENCE_MAX_RETRIES", 6)
+ATTUNE_MAX_PREFERENCE_CHARS = env_int("ATTUNE_MAX_PREFERENCE_CHARS", 500)
+ATTUNE_MEMORY_TOP_K = env_int("ATTUNE_MEMORY_TOP_K", 5)
+ATTUNE_MEMORY_CANDIDATES = env_int("ATTUNE_MEMORY_CANDIDATES", 100)  # re-ranked exactly per query
+# A preference the user wrote outranks the others within this cosine distance of the query.
+ATTUNE_MEMORY_PRECEDENCE_DISTANCE = float(
+    os.environ.get("ATTUNE_MEMORY_PRECEDENCE_DISTANCE", "0.5")
+)
 
 LOGGING = {
     "version": 1,

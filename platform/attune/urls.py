@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/", include("apps.personas.api.urls")),
     path("api/", include("apps.privacy.api.urls")),
     path("api/", include("apps.adapters.api.urls")),
+    path("api/", include("apps.memory.api.urls")),
 ]

@@ -1,0 +1,89 @@
+"""``/api/memory``: the caller's learned preferences, to read, correct, add and delete.
+
+Views validate with serializers and write through ``apps.memory.services``. Reads are scoped by
+:class:`apps.common.api.OwnedViewSetMixin` (staff read everyone's); another user's entry answers
+404. An inference in progress shows up here once the worker has stored it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.common.api import OwnedViewSetMixin
+from apps.common.schema import NOT_FOUND, TOO_LARGE, error
+from apps.memory import services
+from apps.memory.api import examples as ex
+from apps.memory.api import filters
+from apps.memory.api import serializers as s
+from apps.memory.models import MemoryEntry
+
+INVALID = error("Invalid input, naming the field.", **ex.ERRORS)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my learned preferences", examples=ex.ENTRY),
+    retrieve=extend_schema(
+        summary="Read one learned preference",
+        examples=ex.ENTRY,
+        responses={200: s.MemoryEntrySerializer, 404: NOT_FOUND},
+    ),
+    create=extend_schema(
+        summary="Add a preference of my own",
+        description="It outranks learned ones for similar contexts (cosine distance up to "
+        "ATTUNE_MEMORY_PRECEDENCE_DISTANCE). Give the context as text or as an interaction.",
+        request=s.MemoryEntryCreateSerializer,
+        examples=ex.CREATE,
+        responses={
+            201: s.MemoryEntrySerializer,
+            400: INVALID,
+            404: error("The interaction is unknown or another user's.", **ex.UNKNOWN_INTERACTION),
+            413: TOO_LARGE,
+        },
+    ),
+    partial_update=extend_schema(
+        summary="Correct a learned preference",
+        description="A new preference text becomes the user's own (origin `user`).",
+        request=s.MemoryEntryUpdateSerializer,
+        examples=ex.UPDATE,
+        responses={200: s.MemoryEntrySerializer, 400: INVALID, 404: NOT_FOUND},
+    ),
+    destroy=extend_schema(
+        summary="Forget a learned preference (hard delete)", responses={204: None, 404: NOT_FOUND}
+    ),
+)
+@extend_schema(tags=["memory"])
+class MemoryEntryViewSet(
+    OwnedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """What Attune learned about the caller's preferences, per context, and what they wrote."""
+
+    queryset = MemoryEntry.objects.all()
+    serializer_class = s.MemoryEntrySerializer
+    filterset_class = filters.MemoryEntryFilter
+    lookup_value_regex = r"\d+"
+
+    def _valid(self, serializer_class: type[Any], **kwargs: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        entry = services.add_preference(request.user, **self._valid(s.MemoryEntryCreateSerializer))
+        return Response(s.MemoryEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        entry = self.get_object()
+        services.update_preference(entry, **self._valid(s.MemoryEntryUpdateSerializer))
+        return Response(s.MemoryEntrySerializer(entry).data)
+
+    def perform_destroy(self, instance: MemoryEntry) -> None:
+        services.delete_preference(instance)

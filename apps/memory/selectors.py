@@ -1,0 +1,88 @@
+"""Reads for CIPHER memory: retrieval at generation time (the API lists through its viewset).
+
+:func:`preference_for` is what generation calls: the user's ``k`` nearest entries by cosine
+distance of their context embeddings, in the precedence order of ``apps.memory.cipher`` (a
+preference the user wrote for a similar context comes first), aggregated into one phrase. The
+query embedding is computed by ``workers.embeddings`` (torch) when a text is given, so that is
+for the generation worker; the web side passes an embedding or calls :func:`nearest` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import connection
+
+from apps.accounts.models import User
+from apps.memory.cipher import Conditioning, Neighbor, condition
+from apps.memory.inference import InferenceBackend, backend_from_settings
+from apps.memory.models import MemoryEntry
+
+_TABLE = MemoryEntry._meta.db_table
+# Candidates: the user's entries nearest by Hamming distance of the binary-quantized embeddings
+# (an index-only scan of mem_entry_user_bits), plus the k nearest of those they wrote
+# (mem_entry_user_written); then exact cosine distance on the full vectors, in the precedence
+# order of apps.memory.cipher.
+_NEAREST = f"""
+WITH candidates AS (
+    (SELECT id FROM {_TABLE}
+     WHERE user_id = %(user_id)s AND embedding_bits IS NOT NULL
+     ORDER BY embedding_bits <~> binary_quantize(%(query)s::vector) LIMIT %(candidates)s)
+    UNION
+    (SELECT id FROM {_TABLE}
+     WHERE user_id = %(user_id)s AND origin = %(user_origin)s AND embedding_bits IS NOT NULL
+     ORDER BY embedding_bits <~> binary_quantize(%(query)s::vector) LIMIT %(k)s)
+), scored AS (
+    SELECT e.id, e.preference, e.origin = %(user_origin)s AS own,
+           e.embedding <=> %(query)s::vector AS distance
+    FROM {_TABLE} e JOIN candidates USING (id)
+)
+SELECT id, preference, distance, own FROM scored
+ORDER BY (own AND distance <= %(threshold)s) DESC, distance, id DESC
+LIMIT %(k)s
+"""
+
+
+def embed_context(text: str) -> list[float]:
+    """The MiniLM embedding of a context text, as ``Interaction.prompt`` is embedded (torch)."""
+    from workers import embeddings
+
+    return embeddings.encode([text], settings.ATTUNE_EMBEDDING_MODEL)[0]
+
+
+def nearest(user: User | int, embedding: Sequence[float], k: int | None = None) -> list[Neighbor]:
+    """The user's ``k`` nearest entries to ``embedding``, in precedence order.
+
+    Exact for a user with at most ``ATTUNE_MEMORY_CANDIDATES`` entries; beyond that the exact
+    ranking covers the candidates nearest by Hamming distance (the true top ``k`` on real
+    embeddings; see ``bench/memory_retrieval.py`` for the recall measured).
+    """
+    params = {
+        "query": "[" + ",".join(f"{float(x):.8g}" for x in embedding) + "]",
+        "user_id": user if isinstance(user, int) else user.pk,
+        "user_origin": MemoryEntry.Origin.USER,
+        "threshold": settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE,
+        "k": k or settings.ATTUNE_MEMORY_TOP_K,
+        "candidates": max(settings.ATTUNE_MEMORY_CANDIDATES, k or settings.ATTUNE_MEMORY_TOP_K),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_NEAREST, params)
+        rows = cursor.fetchall()
+    return [Neighbor(pk, text, float(distance), bool(own)) for pk, text, distance, own in rows]
+
+
+def preference_for(
+    user: User | int,
+    context: str | Sequence[float],
+    k: int | None = None,
+    backend: InferenceBackend | None = None,
+) -> Conditioning:
+    """The conditioning for a generation in ``context`` (a text, or its embedding).
+
+    Record ``preference`` and ``memory_ids`` on the Interaction (``conditioning_preference``,
+    ``memory_entry_ids``). An empty memory gives an empty preference.
+    """
+    embedding = embed_context(context) if isinstance(context, str) else context
+    threshold = settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE
+    return condition(nearest(user, embedding, k), threshold, backend or backend_from_settings())

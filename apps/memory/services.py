@@ -1,0 +1,173 @@
+"""Writes for CIPHER memory: learning from edits, and the user's own changes to what was learned.
+
+After an edit is committed, :func:`schedule_inference` queues ``memory.infer_preference``, which
+runs :func:`infer_from_edit`: an edit that changed the text teaches the preference the inference
+backend reads from it; an edit that changed nothing (distance 0) means the output was accepted, and
+the preference that conditioned it is stored. Either way one edit gives at most one entry.
+
+An entry's context embedding is the interaction's prompt embedding, copied when the worker has
+already computed it, else computed the same way (``apps.common.embeddings``) after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.accounts.models import User
+from apps.common.embeddings import schedule_embedding
+from apps.common.errors import ReferenceNotFound
+from apps.feedback.models import Edit, Interaction
+from apps.memory.inference import InferenceBackend, backend_from_settings, clip
+from apps.memory.models import MemoryEntry
+
+
+class PreferenceTooLong(ValueError):
+    """A preference text over ``ATTUNE_MAX_PREFERENCE_CHARS`` (the API answers 400 before this)."""
+
+
+def check_preference(text: str) -> str:
+    """``text`` stripped; :class:`PreferenceTooLong` or ``ValueError`` when it cannot be stored."""
+    text = text.strip()
+    limit = settings.ATTUNE_MAX_PREFERENCE_CHARS
+    if len(text) > limit:
+        raise PreferenceTooLong(f"A preference has at most {limit} characters; got {len(text)}.")
+    if not text:
+        raise ValueError("A preference cannot be empty.")
+    return text
+
+
+def schedule_inference(edit: Edit) -> None:
+    """Queue ``memory.infer_preference`` for ``edit`` once the current transaction commits.
+
+    A broker that cannot take the task is logged, not raised: the edit is stored either way.
+    """
+    from apps.memory.tasks import infer_preference
+
+    edit_id = edit.pk
+    transaction.on_commit(lambda: infer_preference.delay(edit_id), robust=True)
+
+
+def _copy_context(entry: MemoryEntry, interaction: Interaction) -> None:
+    """Give ``entry`` the interaction's context, and its embedding when it is already there."""
+    entry.context_text = interaction.prompt
+    entry.source = entry.source or interaction.source
+    current = interaction.embedding_model == settings.ATTUNE_EMBEDDING_MODEL
+    if interaction.embedding is not None and current:
+        entry.embedding = interaction.embedding
+        entry.embedding_model = interaction.embedding_model
+        entry.embedding_dim = interaction.embedding_dim
+        entry.embedded_at = interaction.embedded_at
+
+
+def _save_new(entry: MemoryEntry) -> MemoryEntry:
+    """Insert ``entry``; an entry for the same edit stored meanwhile is returned instead."""
+    try:
+        with transaction.atomic():
+            entry.save()
+            if entry.embedding is None:
+                schedule_embedding(MemoryEntry)
+    except IntegrityError:
+        return MemoryEntry.objects.get(edit_id=entry.edit_id)
+    return entry
+
+
+def _from_edit(edit: Edit, preference: str, origin: str) -> MemoryEntry:
+    entry = MemoryEntry(user_id=edit.user_id, edit=edit, preference=preference, origin=origin)
+    _copy_context(entry, edit.interaction)
+    return _save_new(entry)
+
+
+def store_used_preference(edit: Edit) -> MemoryEntry | None:
+    """The user accepted an output unedited: remember the preference that conditioned it.
+
+    Nothing is stored when no preference was used (the interaction has none).
+    """
+    limit = settings.ATTUNE_MAX_PREFERENCE_CHARS
+    used = clip(edit.interaction.conditioning_preference.strip(), limit)
+    if not used:
+        return None
+    return _from_edit(edit, used, MemoryEntry.Origin.USED)
+
+
+def infer_from_edit(edit_id: int, backend: InferenceBackend | None = None) -> MemoryEntry | None:
+    """Learn from one edit (see the module docstring); idempotent, one entry per edit.
+
+    Returns the entry, or None when the edit is gone or teaches nothing. A backend that fails
+    raises :class:`apps.memory.inference.InferenceError` and nothing is stored.
+    """
+    edit = Edit.objects.select_related("interaction").filter(pk=edit_id).first()
+    if edit is None:
+        return None
+    if (existing := MemoryEntry.objects.filter(edit_id=edit_id).first()) is not None:
+        return existing
+    if edit.distance == 0:
+        return store_used_preference(edit)
+    inferred = (backend or backend_from_settings()).infer([(edit.original, edit.edited)])
+    if not inferred.preference:
+        return None
+    preference = clip(inferred.preference, settings.ATTUNE_MAX_PREFERENCE_CHARS)
+    return _from_edit(edit, preference, MemoryEntry.Origin.INFERRED)
+
+
+def _owned_interaction(user: User, interaction_id: int) -> Interaction:
+    interaction = Interaction.objects.owned_by(user).filter(pk=interaction_id).first()
+    if interaction is None:
+        raise ReferenceNotFound("interaction", f"You have no interaction {interaction_id}.")
+    return interaction
+
+
+def add_preference(
+    user: User,
+    *,
+    preference: str,
+    context_text: str = "",
+    source: str = "",
+    interaction_id: int | None = None,
+) -> MemoryEntry:
+    """Store a preference the user wrote, for a context given as text or as an interaction.
+
+    With an interaction, its prompt (and embedding, when computed) is the context.
+    """
+    entry = MemoryEntry(
+        user=user,
+        preference=check_preference(preference),
+        origin=MemoryEntry.Origin.USER,
+        context_text=context_text,
+        source=source,
+    )
+    if interaction_id is not None:
+        _copy_context(entry, _owned_interaction(user, interaction_id))
+    if not entry.context_text.strip():
+        raise ValueError("A preference needs a context: its text or an interaction.")
+    return _save_new(entry)
+
+
+@transaction.atomic
+def update_preference(entry: MemoryEntry, **changes: Any) -> MemoryEntry:
+    """Change an entry's ``preference``, ``context_text`` or ``source``.
+
+    A changed preference text is the user's own from then on (origin ``user``); a changed context
+    is embedded again.
+    """
+    if "preference" in changes:
+        changes["preference"] = check_preference(changes["preference"])
+    changed = [field for field, value in changes.items() if getattr(entry, field) != value]
+    if not changed:
+        return entry
+    for field in changed:
+        setattr(entry, field, changes[field])
+    if "preference" in changed:
+        entry.origin = MemoryEntry.Origin.USER
+    if "context_text" in changed:
+        entry.clear_embedding()
+        schedule_embedding(MemoryEntry)
+    entry.save()
+    return entry
+
+
+def delete_preference(entry: MemoryEntry) -> None:
+    """Forget one entry (hard delete)."""
+    entry.delete()

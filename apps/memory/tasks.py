@@ -1,0 +1,28 @@
+"""Celery tasks of CIPHER memory (thin wrappers over ``apps.memory.services``)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from apps.memory.inference import InferenceError
+
+
+@shared_task(
+    name="memory.infer_preference",
+    queue="default",
+    autoretry_for=(InferenceError,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.ATTUNE_INFERENCE_MAX_RETRIES,
+)
+def infer_preference(edit_id: int) -> int | None:
+    """Learn the preference an edit shows (or store the one used, for an accepted output).
+
+    Idempotent: one memory entry per edit. Returns the entry's id, or None when there is none.
+    """
+    from apps.memory.services import infer_from_edit
+
+    entry = infer_from_edit(edit_id)
+    return entry.pk if entry is not None else None

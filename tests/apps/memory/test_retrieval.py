@@ -1,0 +1,115 @@
+"""Retrieval at generation: cosine order, the user's own preferences first, aggregation."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from apps.memory.cipher import Neighbor, rank
+from apps.memory.inference import OfflineBackend
+from apps.memory.models import MemoryEntry
+from apps.memory.selectors import embed_context, nearest, preference_for
+from tests.support.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+QUERY = [1.0] + [0.0] * 383
+INFERRED, USED, USER = (MemoryEntry.Origin.INFERRED, MemoryEntry.Origin.USED,
+                        MemoryEntry.Origin.USER)  # fmt: skip
+
+
+def at_distance(distance: float, axis: int = 1) -> list[float]:
+    """A unit vector at the given cosine distance from QUERY."""
+    vector = [0.0] * 384
+    vector[0], vector[axis] = 1 - distance, math.sqrt(1 - (1 - distance) ** 2)
+    return vector
+
+
+def entry(user, preference: str, distance: float | None, origin: str = INFERRED) -> MemoryEntry:
+    return MemoryEntry.objects.create(
+        user=user,
+        preference=preference,
+        origin=origin,
+        context_text=f"context of {preference}",
+        embedding=None if distance is None else at_distance(distance),
+    )
+
+
+def test_nearest_orders_the_users_own_entries_by_cosine_distance(user, other_user):
+    far, near, middle = entry(user, "far", 0.6), entry(user, "near", 0.05), entry(user, "mid", 0.3)
+    entry(user, "not embedded yet", None)
+    entry(other_user, "someone else's", 0.0)
+    found = nearest(user, QUERY, k=5)
+    assert [n.entry_id for n in found] == [near.pk, middle.pk, far.pk]
+    assert found[0].distance == pytest.approx(0.05, abs=1e-5)
+    assert [n.entry_id for n in nearest(user, QUERY, k=2)] == [near.pk, middle.pk]
+
+
+def test_a_preference_the_user_wrote_outranks_inferred_ones_for_similar_contexts(user, settings):
+    settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE = 0.5
+    inferred = [entry(user, "brief, casual", d) for d in (0.05, 0.1, 0.15)]
+    own = entry(user, "bullet points", 0.4, origin=USER)
+    entry(user, "detailed", 0.9, origin=USER)  # the user's, but for other contexts
+    found = nearest(user, QUERY, k=3)
+    assert [n.entry_id for n in found] == [own.pk, inferred[0].pk, inferred[1].pk]
+    assert found[0].written_by_user and found[0].in_charge(0.5)
+    conditioning = preference_for(user, QUERY, k=3, backend=OfflineBackend())
+    assert conditioning.preference == "bullet points; brief, casual"
+    assert conditioning.memory_ids == (own.pk, inferred[0].pk, inferred[1].pk)
+
+
+def test_preference_for_aggregates_the_most_represented_attributes(user):
+    entry(user, "brief, bullet points", 0.1)
+    entry(user, "brief, with emojis", 0.2, origin=USED)
+    entry(user, "brief, bullet points, casual", 0.3)
+    conditioning = preference_for(user, QUERY, k=5, backend=OfflineBackend())
+    assert conditioning.preference == "brief, bullet points"
+    assert len(conditioning.memory_ids) == 3 and conditioning.usage.calls == 1
+    single = preference_for(user, QUERY, k=1, backend=OfflineBackend())  # CIPHER-1
+    assert single.preference == "brief, bullet points" and single.usage.calls == 0
+    assert preference_for(UserFactory(), QUERY).preference == ""  # empty memory
+
+
+def test_the_sql_order_is_the_rule_of_apps_memory_cipher(user, settings):
+    rng = random.Random(4)
+    threshold = settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE
+    neighbors = []
+    for i in range(40):
+        made = entry(user, f"p{i}", round(rng.uniform(0.0, 1.0), 3), rng.choice([INFERRED, USER]))
+        neighbors.append((made.pk, made.origin == USER))
+    found = nearest(user, QUERY, k=10)
+    expected = rank(
+        [Neighbor(n.entry_id, n.preference, n.distance, n.written_by_user)
+         for n in nearest(user, QUERY, k=40)], 10, threshold,
+    )  # fmt: skip
+    assert [n.entry_id for n in found] == [n.entry_id for n in expected]
+    assert found[0].written_by_user  # some user-written entry is within the threshold
+
+
+@pytest.mark.slow
+def test_preference_for_a_context_text_embeds_it_like_an_interaction_prompt(user):
+    news = "The city council approved funding for a new river park on Tuesday."
+    for text, preference in ((news, "brief, casual"), ("Apple pie needs cinnamon.", "detailed")):
+        MemoryEntry.objects.create(
+            user=user, preference=preference, origin=INFERRED, context_text=text,
+            embedding=embed_context(text),
+        )  # fmt: skip
+    conditioning = preference_for(
+        user, "Council votes to fund a park by the river.", k=1, backend=OfflineBackend()
+    )
+    assert conditioning.preference == "brief, casual"
+
+
+def test_the_users_own_preference_is_found_beyond_the_hamming_candidates(user, settings):
+    settings.ATTUNE_MEMORY_CANDIDATES = 2
+    for d in (0.01, 0.02, 0.03, 0.04):
+        entry(user, "brief", d)
+    far_in_hamming = at_distance(0.45, axis=2)
+    far_in_hamming[3:60] = [1e-4] * 57  # many more sign bits set: not among the 2 candidates
+    own = MemoryEntry.objects.create(
+        user=user, preference="detailed", origin=USER, context_text="c", embedding=far_in_hamming
+    )
+    found = nearest(user, QUERY, k=3)
+    assert found[0].entry_id == own.pk and len(found) == 3
