@@ -71,3 +71,16 @@ def fit_coefficients(user: User) -> dict[str, float]:
     if fitted:
         services.set_coefficients(user, fitted, origin=PreferenceCoefficient.Origin.FITTED)
     return fitted
+
+
+def starting_coefficients(user: User, names: set[str]) -> dict[str, float]:
+    """The collaborative starting η (apps.collab: from the user's nearest CoPL neighbours) for
+    those of ``names`` the user has too little evidence to fit (fewer than ``MIN_SIGNALS``
+    signals); empty without an active CoPL version or an embedding for the user."""
+    from apps.collab.selectors import starting_coefficients as collab_starting_coefficients
+
+    start = {n: eta for n, eta in collab_starting_coefficients(user).items() if n in names}
+    if not start:
+        return {}
+    signals = evidence(user, [dimension(name) for name in start])
+    return {n: eta for n, eta in start.items() if len(signals.get(n, ())) < MIN_SIGNALS}

@@ -147,7 +147,14 @@ def active_vectors() -> QuerySet[PreferenceVector]:
 
 
 def coefficients(user: User) -> dict[str, float]:
-    """The user's η by vector name, for the active vectors (missing ones count as 0)."""
+    """The user's η by vector name, for the active vectors. A vector the user has no η for,
+    and too little evidence to fit one, gets the collaborative starting η of CoPL (apps.collab)
+    when there is one; else it is missing (counts as 0)."""
     names = set(active_vectors().values_list("name", flat=True))
     rows = PreferenceCoefficient.objects.filter(user=user, vector_name__in=names)
-    return {row.vector_name: row.eta for row in rows}
+    etas = {row.vector_name: row.eta for row in rows}
+    if missing := names - set(etas):
+        from apps.adapters.coefficients import starting_coefficients
+
+        etas.update(starting_coefficients(user, missing))
+    return etas

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "apps.privacy",
     "apps.adapters",
     "apps.memory",
+    "apps.collab",
 ]
 
 MIDDLEWARE = [
@@ -235,6 +236,40 @@ ATTUNE_MEMORY_CANDIDATES = env_int("ATTUNE_MEMORY_CANDIDATES", 100)  # re-ranked
 ATTUNE_MEMORY_PRECEDENCE_DISTANCE = float(
     os.environ.get("ATTUNE_MEMORY_PRECEDENCE_DISTANCE", "0.5")
 )
+
+# CoPL collaborative reward (apps.collab, workers.collab): versioned user embeddings (pgvector,
+# 64 dims) and the mixture-of-LoRA reward model, trained together on the gpu queue.
+ATTUNE_COPL_ROOT = Path(os.environ.get("ATTUNE_COPL_ROOT", VAR_DIR / "collab")).resolve()
+ATTUNE_COPL_MIN_PAIRS = env_int("ATTUNE_COPL_MIN_PAIRS", 64)  # pairs of all users; fewer: 409
+ATTUNE_COPL_MIN_USERS = env_int("ATTUNE_COPL_MIN_USERS", 4)  # users with pairs; fewer: 409
+ATTUNE_COPL_TRIGGER_PAIRS = env_int("ATTUNE_COPL_TRIGGER_PAIRS", 0)  # new pairs to retrain; 0: off
+ATTUNE_COPL_HELDOUT_SHARE = float(os.environ.get("ATTUNE_COPL_HELDOUT_SHARE", "0.1"))
+ATTUNE_COPL_DEVICE = os.environ.get("ATTUNE_COPL_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
+ATTUNE_COPL_GNN = {
+    "layers": env_int("ATTUNE_COPL_GNN_LAYERS", 4),
+    "edge_dropout": 0.1,
+    "epochs": env_int("ATTUNE_COPL_GNN_EPOCHS", 150),
+    "lr": 5e-3,
+    "seed": 0,
+}
+ATTUNE_COPL_REWARD = {
+    "backbone": os.environ.get("ATTUNE_COPL_BACKBONE", "attune/all-MiniLM-L6-v2"),
+    "n_experts": env_int("ATTUNE_COPL_EXPERTS", 8),
+    "rank": 8,
+    "layers": os.environ.get("ATTUNE_COPL_REWARD_LAYERS", "5"),  # comma list, or "all"
+    "max_length": 64,
+    "include_prompt": env_bool("ATTUNE_COPL_INCLUDE_PROMPT"),
+}
+ATTUNE_COPL_TRAIN = {
+    "epochs": env_int("ATTUNE_COPL_REWARD_EPOCHS", 1),
+    "batch_size": 32,
+    "lr": 5e-3,
+    "seed": 0,
+}
+ATTUNE_COPL_NEIGHBORS = env_int("ATTUNE_COPL_NEIGHBORS", 10)  # for cold start and starting η
+ATTUNE_COPL_TAU = float(os.environ.get("ATTUNE_COPL_TAU", "0.07"))  # softmax temperature
+ATTUNE_COPL_SIMILAR_MIN = float(os.environ.get("ATTUNE_COPL_SIMILAR_MIN", "0.5"))  # cosine
+ATTUNE_COPL_MAX_STARTING_ETA = float(os.environ.get("ATTUNE_COPL_MAX_STARTING_ETA", "1"))
 
 LOGGING = {
     "version": 1,

@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/", include("apps.privacy.api.urls")),
     path("api/", include("apps.adapters.api.urls")),
     path("api/", include("apps.memory.api.urls")),
+    path("api/", include("apps.collab.api.urls")),
 ]

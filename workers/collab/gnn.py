@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -144,9 +145,11 @@ def train_gnn(
     config: GNNConfig | None = None,
     progress: bool = False,
     device: torch.device | str = "cpu",
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> UserEmbeddings:
     """Fit the signed GNN on every rated pair of ``graph`` (full batch) and return embeddings
-    (on the CPU, whatever ``device`` trained them)."""
+    (on the CPU, whatever ``device`` trained them). ``on_epoch(epoch, loss)`` is called after
+    every epoch (a job's progress report)."""
     config = config or GNNConfig()
     if not len(graph.pairs):
         raise ValueError("the graph has no rated pairs to learn from")
@@ -162,7 +165,7 @@ def train_gnn(
 
         steps = tqdm(steps, desc="copl gnn", unit="epoch")
     model.train()
-    for _ in steps:
+    for epoch in steps:
         adj_pos = _maybe_dense(graph.adjacency(1, config.edge_dropout, generator)).to(device)
         adj_neg = _maybe_dense(graph.adjacency(-1, config.edge_dropout, generator)).to(device)
         users, responses = model(adj_pos, adj_neg)
@@ -176,6 +179,8 @@ def train_gnn(
         (loss + config.l2 * reg).backward()
         optimizer.step()
         history.append(loss.item())
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1])
     model.eval()
     with torch.no_grad():
         users, responses = model(

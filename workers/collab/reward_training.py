@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -152,10 +152,12 @@ def train_reward_model(
     config: RewardTrainConfig | None = None,
     cache: FrozenEncoding | None = None,
     progress: bool = False,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> list[float]:
     """Fit the MoLE LoRAs, gate and head on ``examples`` (user rows index ``users``, which stay
     frozen); returns the loss of every step. ``cache`` (from :func:`encode_frozen`) skips the
-    frozen layers; texts missing from it are tokenized and run in full."""
+    frozen layers; texts missing from it are tokenized and run in full. ``on_step(step, total,
+    loss)`` is called after every optimizer step (a job's progress report)."""
     config = config or RewardTrainConfig()
     if not examples:
         raise ValueError("no training examples")
@@ -204,6 +206,8 @@ def train_reward_model(
             optimizer.step()
             schedule.step()
             history.append(loss.item())
+            if on_step is not None:
+                on_step(len(history), total, history[-1])
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")

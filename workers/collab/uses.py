@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,9 @@ from workers.collab.reward import PersonalizedRewardModel
 from workers.world.renderer import TASKS, render
 from workers.world.sources import SOURCE_NAMES, make_context
 from workers.world.styles import ATTRIBUTES, default_style, tag_token
+
+if TYPE_CHECKING:
+    from workers.collab.reward_training import FrozenEncoding
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,11 @@ def eta_keys() -> list[str]:
     return [f"{a.name}={v}" for a in ATTRIBUTES for v in a.values if v != a.default]
 
 
-def starting_eta(
-    model: PersonalizedRewardModel,
-    user_embedding: torch.Tensor,
-    contexts_per_source: int = 2,
-    eta_max: float = 1.0,
-    tasks: Sequence[str] = TASKS,
-) -> dict[str, float]:
-    """Starting eta per ``name=value`` from the reward model's preference for attribute-flipped
-    renderings of fixed probe contexts (deterministic; see the module docstring)."""
+def eta_probes(
+    contexts_per_source: int = 2, tasks: Sequence[str] = TASKS
+) -> tuple[list[str], list[str]]:
+    """(eta keys, probe texts) of :func:`starting_eta`: every fixed probe context rendered in the
+    neutral style, then once per key with only that attribute flipped (key-major order)."""
     neutral = default_style()
     probes = [
         (make_context(source, 10**8 + i), task)
@@ -99,7 +99,22 @@ def starting_eta(
     for key in keys:
         name, value = key.split("=")
         texts += [render(c, t, {**neutral, name: value}) for c, t in probes]
-    rewards = model.score(user_embedding, texts).view(len(keys) + 1, len(probes))
+    return keys, texts
+
+
+def starting_eta(
+    model: PersonalizedRewardModel,
+    user_embedding: torch.Tensor,
+    contexts_per_source: int = 2,
+    eta_max: float = 1.0,
+    tasks: Sequence[str] = TASKS,
+    cache: FrozenEncoding | None = None,
+) -> dict[str, float]:
+    """Starting eta per ``name=value`` from the reward model's preference for attribute-flipped
+    renderings of fixed probe contexts (deterministic; see the module docstring). ``cache``
+    (``encode_frozen`` over :func:`eta_probes` texts) skips the frozen layers."""
+    keys, texts = eta_probes(contexts_per_source, tasks)
+    rewards = model.score(user_embedding, texts, cache=cache).view(len(keys) + 1, -1)
     preference = torch.sigmoid(rewards[1:] - rewards[0]).mean(dim=1)
     return {key: float(eta_max * (2 * p - 1)) for key, p in zip(keys, preference, strict=True)}
 

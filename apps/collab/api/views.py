@@ -1,0 +1,176 @@
+"""CoPL endpoints. Staff: versions with their figures, start a training run, its progress,
+activate (roll back), the embedding map, a user's similar users. Everyone: ``/api/collab/me``
+(how their embedding was obtained and how many people are like them, never who) and their own
+embedding rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import User
+from apps.collab import selectors, services
+from apps.collab.api import serializers as s
+from apps.collab.models import CollabModelVersion, UserEmbedding
+from apps.common.api import OwnedViewSetMixin
+from apps.common.schema import NOT_FOUND, error
+
+NOT_ENOUGH = error(
+    "Too little feedback to train; says how much is needed and available.",
+    too_few_pairs={
+        "detail": "Training CoPL needs at least 64 preference pairs; there are 12. …",
+        "needed": 64,
+        "available": 12,
+        "what": "preference pairs",
+    },
+)
+STAFF_ONLY = error(
+    "Staff only.",
+    forbidden={"detail": "You do not have permission to perform this action."},
+)
+NOT_ACTIVATABLE = error(
+    "The version cannot be activated (not trained, or its files are gone).",
+    conflict={"detail": "Only a trained version can be activated; copl-v3 is failed."},
+)
+
+
+@extend_schema(tags=["collab"])
+class VersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """(Staff) CoPL versions: each is one training run, with its progress while it runs and its
+    figures (users, responses, pairs, edges, held-out accuracy, timings) once trained."""
+
+    queryset = CollabModelVersion.objects.all()
+    serializer_class = s.VersionSerializer
+    permission_classes = [permissions.IsAdminUser]
+    filterset_fields = ["status"]
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: s.VersionSerializer,
+            200: OpenApiResponse(s.VersionSerializer, description="a run is already open"),
+            403: STAFF_ONLY,
+            409: NOT_ENOUGH,
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Train a new version now on the gpu queue (GNN + reward model); it is activated when
+        it finishes. Progress: ``GET /api/collab/versions/{id}``."""
+        try:
+            run, created = services.request_training(requested_by=request.user)
+        except services.NotEnoughData as err:
+            body = {
+                "detail": str(err),
+                "needed": err.needed,
+                "available": err.available,
+                "what": err.what,
+            }
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return Response(s.VersionSerializer(run).data, status=code)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.VersionSerializer, 403: STAFF_ONLY, 404: NOT_FOUND, 409: NOT_ACTIVATABLE},
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        """Make this trained version the active one (roll back or forward)."""
+        try:
+            run = services.activate(self.get_object())
+        except services.Conflict as err:
+            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT)
+        return Response(s.VersionSerializer(run).data)
+
+    @extend_schema(
+        responses={200: s.MapPointSerializer(many=True), 403: STAFF_ONLY, 404: NOT_FOUND}
+    )
+    @action(detail=True, methods=["get"], url_path="map", pagination_class=None)
+    def embedding_map(self, request: Request, pk: str | None = None) -> Response:
+        """Every trained user of this version in 2-D (the first two principal components)."""
+        points = selectors.embedding_map(self.get_object())
+        return Response(s.MapPointSerializer([p.__dict__ for p in points], many=True).data)
+
+
+@extend_schema(tags=["collab"])
+class UserEmbeddingViewSet(
+    OwnedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Your trained embedding in each CoPL version (staff: everyone's); the vector itself is
+    not shown."""
+
+    queryset = UserEmbedding.objects.select_related("version").order_by("-version__version")
+    serializer_class = s.UserEmbeddingSerializer
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(responses={200: s.UserEmbeddingSerializer, 404: NOT_FOUND})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+
+@extend_schema(tags=["collab"])
+class MyCollabView(APIView):
+    """How Attune's collaborative layer sees you."""
+
+    @extend_schema(responses=s.CollabMeSerializer)
+    def get(self, request: Request) -> Response:
+        """Whether your embedding was learned with everyone's (trained), adapted from your few
+        ratings, taken from your persona, or is not available yet; and how many people of your
+        namespace have a taste close to yours (a count, never who)."""
+        version = selectors.active_version()
+        _, how = selectors.user_embedding(request.user)
+        data = {
+            "version": version.version if version is not None else None,
+            "how": how,
+            "explanation": selectors.HOW_EXPLAINED[how],
+            "similar_users": selectors.similar_users_count(request.user),
+        }
+        return Response(s.CollabMeSerializer(data).data)
+
+
+@extend_schema(tags=["collab"])
+class UserInsightView(APIView):
+    """(Staff) one user's collaborative picture: how their embedding was obtained, their most
+    similar users and their starting η."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("k", int, description="similar users to list (1-100, default 5)"),
+            OpenApiParameter(
+                "all_namespaces", bool, description="search every namespace, not only the user's"
+            ),
+        ],
+        responses={200: s.UserInsightSerializer, 403: STAFF_ONLY, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        user = get_object_or_404(User, pk=user_id)
+        query = s.SimilarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        similar = selectors.similar_users(
+            user, query.validated_data["k"], all_namespaces=query.validated_data["all_namespaces"]
+        )
+        data = {
+            "user_id": user.pk,
+            "how": selectors.user_embedding(user)[1],
+            "similar": [
+                {
+                    "user_id": other.pk,
+                    "username": other.username,
+                    "client_app_id": other.client_app_id,
+                    "similarity": similarity,
+                }
+                for other, similarity in similar
+            ],
+            "starting_coefficients": selectors.starting_coefficients(user),
+        }
+        return Response(s.UserInsightSerializer(data).data)

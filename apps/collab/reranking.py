@@ -1,0 +1,77 @@
+"""The personalized reward for best-of-n: score candidate responses for one user.
+
+Torch-side: ``workers`` is imported inside the function, so importing this module stays cheap
+and torch-free. The active version's reward model is loaded once per process (a new version
+replaces it); scoring holds a lock because the mixture-of-LoRA layers keep the routing of the
+call in progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from apps.accounts.models import User
+from apps.collab import selectors, store
+from apps.collab.models import CollabModelVersion
+
+log = logging.getLogger(__name__)
+_models: dict[tuple[int, str], Any] = {}
+_load_lock = threading.Lock()
+_score_lock = threading.Lock()
+
+
+def reward_model(version: CollabModelVersion) -> Any:
+    """The version's reward model, loaded on first use and kept while it is the newest asked."""
+    key = (version.pk, version.storage_path)
+    with _load_lock:
+        model = _models.get(key)
+        if model is None:
+            from apps.collab.training import device
+            from workers.collab.reward import load_reward_model
+
+            path = store.version_dir(version) / store.REWARD
+            model = load_reward_model(path, device=device())
+            _models.clear()
+            _models[key] = model
+        return model
+
+
+def _fallback_vector(version: CollabModelVersion) -> np.ndarray:
+    """The population's mean taste: the normalized mean of every trained user's embedding."""
+    from apps.collab.coldstart import normalize
+
+    artifact = store.embeddings_of(version)
+    return normalize(artifact.users.mean(axis=0))
+
+
+def personalized_scores(user_id: int, prompt: str, candidates: list[str]) -> list[float] | None:
+    """The personalized reward of each candidate for user ``user_id`` (higher is better), in
+    the candidates' order; None when there is no active CoPL version (or its files are gone).
+
+    The user's embedding is :func:`apps.collab.selectors.user_embedding` (trained, adapted or
+    from the persona); a user with none (or unknown) is scored with the population's mean taste.
+    """
+    version = selectors.active_version()
+    if version is None:
+        return None
+    if not candidates:
+        return []
+    user = User.objects.filter(pk=user_id).first()
+    try:
+        vector = selectors.user_embedding(user)[0] if user is not None else None
+        if vector is None:
+            vector = _fallback_vector(version)
+        model = reward_model(version)
+    except (store.ArtifactError, OSError) as err:
+        log.error("CoPL %s cannot score: %s", version.label, err)
+        return None
+    import torch
+
+    from workers.collab.uses import score_texts
+
+    with _score_lock:
+        return score_texts(model, torch.as_tensor(vector, dtype=torch.float32), candidates, prompt)

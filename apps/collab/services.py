@@ -1,0 +1,204 @@
+"""Writes for CoPL: requesting a training run, its progress and outcome, activation.
+
+A run is one :class:`CollabModelVersion` row: created (with its version number and data cutoffs)
+when requested, worked on by the ``collab.train`` task, and finished in one transaction that stores
+every user embedding and activates the version. A run retried after a worker died finds its own
+row, rewrites its own folder and never creates a second version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.collab import pairs, selectors, store
+from apps.collab.models import CollabModelVersion, UserEmbedding
+
+LOCK_KEY = 0x436F504C  # "CoPL": one training request at a time
+Status = CollabModelVersion.Status
+
+
+class NotEnoughData(Exception):
+    """Training was asked for before there is enough feedback (answered 409)."""
+
+    def __init__(self, needed: int, available: int, what: str) -> None:
+        super().__init__(
+            f"Training CoPL needs at least {needed} {what}; there are {available}. "
+            "Users add pairs by comparing responses, editing outputs, or rating several outputs "
+            "of the same prompt."
+        )
+        self.needed = needed
+        self.available = available
+        self.what = what
+
+
+class Conflict(Exception):
+    """An operation that the version's state does not allow (answered 409)."""
+
+
+def _lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _enqueue(run: CollabModelVersion) -> None:
+    from apps.collab.tasks import train
+
+    def send() -> None:
+        result = train.apply_async(args=[run.pk], queue="gpu")
+        CollabModelVersion.objects.filter(pk=run.pk).update(celery_task_id=result.id)
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def request_training(
+    requested_by: User | None = None,
+    trigger: str = CollabModelVersion.Trigger.MANUAL,
+    enqueue: bool = True,
+) -> tuple[CollabModelVersion, bool]:
+    """Queue a training run on the ``gpu`` queue; returns (run, created).
+
+    A run already queued or running is returned as it is. Too little data raises
+    :class:`NotEnoughData` (pairs of all users, then users with pairs). ``enqueue=False`` leaves
+    sending the task to the caller (a command that runs it in-process).
+    """
+    _lock()
+    if (run := selectors.open_run()) is not None:
+        return run, False
+    cutoffs = pairs.current_cutoffs()
+    summary = selectors.data_summary(cutoffs)
+    if summary.pairs < settings.ATTUNE_COPL_MIN_PAIRS:
+        raise NotEnoughData(settings.ATTUNE_COPL_MIN_PAIRS, summary.pairs, "preference pairs")
+    if summary.users < settings.ATTUNE_COPL_MIN_USERS:
+        raise NotEnoughData(settings.ATTUNE_COPL_MIN_USERS, summary.users, "users with pairs")
+    newest = CollabModelVersion.objects.aggregate(m=Max("version"))["m"] or 0
+    run = CollabModelVersion.objects.create(
+        version=newest + 1,
+        trigger=trigger,
+        requested_by=requested_by,
+        edit_cutoff=cutoffs.edit,
+        comparison_cutoff=cutoffs.comparison,
+        rating_cutoff=cutoffs.rating,
+    )
+    if enqueue:
+        _enqueue(run)
+    return run, True
+
+
+def maybe_trigger_training() -> CollabModelVersion | None:
+    """Start a run when ``ATTUNE_COPL_TRIGGER_PAIRS`` (> 0) new pairs arrived since the last."""
+    threshold = settings.ATTUNE_COPL_TRIGGER_PAIRS
+    if threshold <= 0 or selectors.open_run() is not None:
+        return None
+    if selectors.new_pairs_since(selectors.last_cutoffs()) < threshold:
+        return None
+    try:
+        run, created = request_training(trigger=CollabModelVersion.Trigger.THRESHOLD)
+    except NotEnoughData:
+        return None
+    return run if created else None
+
+
+def start_run(version_id: int) -> CollabModelVersion | None:
+    """Mark a run running (again, on a retry); None when it already finished."""
+    with transaction.atomic():
+        run = CollabModelVersion.objects.select_for_update().get(pk=version_id)
+        if not run.is_open:
+            return None
+        run.status = Status.RUNNING
+        run.attempts += 1
+        run.started_at = run.started_at or timezone.now()
+        run.error = ""
+        run.save(update_fields=["status", "attempts", "started_at", "error"])
+        return run
+
+
+def report_progress(version_id: int, fraction: float, stage: str, loss: float | None) -> None:
+    CollabModelVersion.objects.filter(pk=version_id, status=Status.RUNNING).update(
+        progress=round(min(max(fraction, 0.0), 1.0), 4), stage=stage, loss=loss
+    )
+
+
+def fail_run(version_id: int, error: str) -> None:
+    CollabModelVersion.objects.filter(pk=version_id).update(
+        status=Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class EmbeddingRow:
+    user_id: int
+    vector: Sequence[float]
+    expert: int | None
+    n_pairs: int
+
+
+def _activate(run: CollabModelVersion) -> None:
+    CollabModelVersion.objects.filter(status=Status.ACTIVE).exclude(pk=run.pk).update(
+        status=Status.RETIRED
+    )
+    run.status = Status.ACTIVE
+    run.activated_at = timezone.now()
+    run.save(update_fields=["status", "activated_at"])
+
+
+@transaction.atomic
+def record_result(
+    version_id: int, rows: Sequence[EmbeddingRow], **fields: object
+) -> CollabModelVersion:
+    """Store the run's embeddings and figures and activate it (once: a retried run that finds
+    its version already recorded changes nothing). Users deleted meanwhile are left out."""
+    run = CollabModelVersion.objects.select_for_update().get(pk=version_id)
+    if run.status in {Status.ACTIVE, Status.RETIRED}:
+        return run
+    _lock()
+    existing = set(
+        User.objects.filter(pk__in=[r.user_id for r in rows]).values_list("pk", flat=True)
+    )
+    UserEmbedding.objects.filter(version=run).delete()
+    UserEmbedding.objects.bulk_create(
+        [
+            UserEmbedding(
+                user_id=r.user_id,
+                version=run,
+                vector=list(r.vector),
+                expert=r.expert,
+                n_pairs=r.n_pairs,
+            )
+            for r in rows
+            if r.user_id in existing
+        ],
+        batch_size=1000,
+    )
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.progress = 1.0
+    run.stage = "done"
+    run.finished_at = timezone.now()
+    run.save()
+    _activate(run)
+    return run
+
+
+@transaction.atomic
+def activate(run: CollabModelVersion) -> CollabModelVersion:
+    """Make a trained version (an earlier one, to roll back) the active one."""
+    run = CollabModelVersion.objects.select_for_update().get(pk=run.pk)
+    if run.status == Status.ACTIVE:
+        return run
+    if run.status != Status.RETIRED:
+        raise Conflict(f"Only a trained version can be activated; {run.label} is {run.status}.")
+    try:
+        store.version_dir(run)
+    except store.ArtifactError as err:
+        raise Conflict(str(err)) from err
+    _lock()
+    _activate(run)
+    return run

@@ -1,0 +1,106 @@
+"""Where a version's files live, and a torch-free view of its embeddings artifact.
+
+A version's folder (``ATTUNE_COPL_ROOT/vNNNN``) holds ``embeddings/`` (``embeddings.safetensors``
++ ``meta.json``, written by ``workers.collab.gnn.save_embeddings``) and ``reward/``
+(``adapter.safetensors`` + ``config.json``, ``workers.collab.reward.save_reward_model``).
+Safetensors and JSON only: a folder holding a pickle file, or a path outside the root, is refused.
+The web side reads the embeddings with ``safetensors.numpy`` (no torch), cached per process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from apps.collab.models import CollabModelVersion
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+EMBEDDINGS = "embeddings"
+REWARD = "reward"
+
+
+class ArtifactError(ValueError):
+    """A version's files are missing, outside the store, or not what they should be."""
+
+
+def root() -> Path:
+    return Path(settings.ATTUNE_COPL_ROOT).resolve()
+
+
+def folder_for(version_number: int) -> Path:
+    """The folder of version ``version_number`` (not created)."""
+    return root() / f"v{version_number:04d}"
+
+
+def version_dir(version: CollabModelVersion) -> Path:
+    """The checked folder of a trained version."""
+    if not version.storage_path:
+        raise ArtifactError(f"{version.label} has no files (status {version.status})")
+    base = root()
+    path = (base / version.storage_path).resolve()
+    if not path.is_relative_to(base):
+        raise ArtifactError(f"{version.label}: path {version.storage_path!r} is outside the store")
+    if not path.is_dir():
+        raise ArtifactError(f"{version.label}: folder {path} is missing")
+    for file in path.rglob("*"):
+        if file.suffix in PICKLE_SUFFIXES:
+            raise ArtifactError(f"{version.label}: refusing pickle file {file.name}")
+    return path
+
+
+@dataclass(frozen=True)
+class EmbeddingsArtifact:
+    """User and response embeddings of one version, as numpy arrays (rows L2-normalized users)."""
+
+    user_ids: tuple[int, ...]
+    users: np.ndarray
+    text_keys: tuple[str, ...]
+    responses: np.ndarray
+    chosen_edges: np.ndarray
+
+    @cached_property
+    def text_index(self) -> dict[str, int]:
+        return {key: i for i, key in enumerate(self.text_keys)}
+
+    @cached_property
+    def user_index(self) -> dict[int, int]:
+        return {user: i for i, user in enumerate(self.user_ids)}
+
+
+def load_embeddings(path: Path) -> EmbeddingsArtifact:
+    """Read ``embeddings.safetensors`` + ``meta.json`` without torch."""
+    from safetensors.numpy import load_file
+
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("format") != "attune.copl.user-embeddings":
+        raise ArtifactError(f"{path} is not a CoPL user-embeddings artifact")
+    tensors = load_file(str(path / "embeddings.safetensors"))
+    return EmbeddingsArtifact(
+        user_ids=tuple(int(u) for u in meta["user_ids"]),
+        users=tensors["users"].astype(np.float32),
+        text_keys=tuple(meta["texts"]),
+        responses=tensors["responses"].astype(np.float32),
+        chosen_edges=tensors["chosen_edges"].astype(np.int64).reshape(-1, 2),
+    )
+
+
+_cache: dict[tuple[int, str], EmbeddingsArtifact] = {}
+_lock = threading.Lock()
+
+
+def embeddings_of(version: CollabModelVersion) -> EmbeddingsArtifact:
+    """The version's embeddings artifact, loaded once per process (the newest one is kept)."""
+    key = (version.pk, version.storage_path)
+    with _lock:
+        found = _cache.get(key)
+        if found is None:
+            found = load_embeddings(version_dir(version) / EMBEDDINGS)
+            _cache.clear()
+            _cache[key] = found
+        return found

@@ -1,0 +1,283 @@
+"""The body of a CoPL training run, on a ``gpu``-queue worker (imports torch; never the web side).
+
+Steps: everyone's pairs up to the run's cutoffs -> a stable held-out share per user -> the signed
+graph (responses keyed by text hash) -> GNN user embeddings -> the mixture-of-LoRA reward model
+gated by them -> held-out accuracy -> the reward's starting η per expert -> files (safetensors +
+JSON) in the version's folder -> one transaction that stores the embeddings in pgvector and
+activates the version. Idempotent: a retried run reads the same data, rewrites the same folder and
+records its version once.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from apps.collab import pairs, services, store
+from apps.collab.eta import dimension_etas
+from apps.collab.models import USER_EMBEDDING_DIMENSIONS, CollabModelVersion
+
+if TYPE_CHECKING:
+    import torch
+
+    from workers.collab.gnn import GNNConfig, UserEmbeddings
+    from workers.collab.reward import MoLEConfig, PersonalizedRewardModel
+    from workers.collab.reward_training import FrozenEncoding, RewardTrainConfig
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str, float | None], None]
+STAGES: dict[str, tuple[float, float]] = {
+    "data": (0.0, 0.02),
+    "gnn": (0.02, 0.35),
+    "encode": (0.35, 0.45),
+    "reward": (0.45, 0.85),
+    "evaluate": (0.85, 0.9),
+    "eta": (0.9, 0.96),
+    "save": (0.96, 0.99),
+}
+ETA_CONTEXTS_PER_SOURCE = 2
+
+
+class Reporter:
+    """Maps a stage's own fraction to the run's, and reports at most every 1% (or stage)."""
+
+    def __init__(self, version_id: int, on_progress: Progress | None) -> None:
+        self.version_id = version_id
+        self.on_progress = on_progress
+        self.last: tuple[str, float] = ("", -1.0)
+
+    def __call__(self, stage: str, fraction: float, loss: float | None = None) -> None:
+        low, high = STAGES[stage]
+        overall = low + (high - low) * min(max(fraction, 0.0), 1.0)
+        if stage == self.last[0] and overall - self.last[1] < 0.01 and fraction < 1.0:
+            return
+        self.last = (stage, overall)
+        services.report_progress(self.version_id, overall, stage, loss)
+        if self.on_progress is not None:
+            self.on_progress(overall, stage, loss)
+
+
+def device() -> str:
+    wanted = settings.ATTUNE_COPL_DEVICE
+    if wanted != "auto":
+        return wanted
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def gnn_config() -> GNNConfig:
+    from workers.collab.gnn import GNNConfig
+
+    return GNNConfig(dim=USER_EMBEDDING_DIMENSIONS, **settings.ATTUNE_COPL_GNN)
+
+
+def mole_config() -> MoLEConfig:
+    from workers.collab.reward import MoLEConfig
+
+    raw = dict(settings.ATTUNE_COPL_REWARD)
+    layers = str(raw.pop("layers", "all")).strip()
+    parsed = None if layers in ("", "all") else tuple(int(x) for x in layers.split(","))
+    return MoLEConfig(user_dim=USER_EMBEDDING_DIMENSIONS, layers=parsed, **raw)
+
+
+def train_config() -> RewardTrainConfig:
+    from workers.collab.reward_training import RewardTrainConfig
+
+    return RewardTrainConfig(**settings.ATTUNE_COPL_TRAIN)
+
+
+def run_training(version_id: int, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Run training run ``version_id`` to the end; returns a summary for the task result."""
+    run = services.start_run(version_id)
+    if run is None:
+        return {"version_id": version_id, "skipped": "already finished"}
+    try:
+        return _train(run, Reporter(version_id, on_progress))
+    except Exception as err:
+        log.exception("CoPL training run %s failed", version_id)
+        services.fail_run(version_id, f"{type(err).__name__}: {err}")
+        raise
+
+
+def _accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> float | None:
+    if not len(chosen):
+        return None
+    margin = chosen - rejected
+    return round(float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()), 4)
+
+
+def _reward_accuracy(
+    model: PersonalizedRewardModel,
+    embeddings: UserEmbeddings,
+    items: Sequence[pairs.CollabPair],
+    cache: FrozenEncoding,
+) -> float | None:
+    if not items:
+        return None
+    rows = embeddings.user_index()
+    users = embeddings.users[[rows[str(p.user_id)] for p in items]]
+    prompts = [p.prompt for p in items]
+    chosen = model.score(users, [p.chosen for p in items], prompts, cache=cache)
+    rejected = model.score(users, [p.rejected for p in items], prompts, cache=cache)
+    return _accuracy(chosen, rejected)
+
+
+def _gnn_accuracy(embeddings: UserEmbeddings, items: Sequence[pairs.CollabPair]) -> float | None:
+    index, rows = embeddings.text_index(), embeddings.user_index()
+    known = [
+        (rows[str(p.user_id)], index[pairs.text_key(p.chosen)], index[pairs.text_key(p.rejected)])
+        for p in items
+        if pairs.text_key(p.chosen) in index and pairs.text_key(p.rejected) in index
+    ]
+    if not known:
+        return None
+    users = embeddings.users[[u for u, _, _ in known]]
+    chosen = (users * embeddings.responses[[c for _, c, _ in known]]).sum(-1)
+    rejected = (users * embeddings.responses[[r for _, _, r in known]]).sum(-1)
+    return _accuracy(chosen, rejected)
+
+
+def _expert_etas(
+    model: PersonalizedRewardModel, users: torch.Tensor, cache: FrozenEncoding, report: Reporter
+) -> tuple[list[int], dict[str, dict[str, float]]]:
+    """Each user's expert, and the reward's starting η (per preference vector) for each expert
+    in use, read off the user most firmly routed to it (top-1 routing: the reward depends on
+    the user only through the expert)."""
+    from workers.collab.uses import starting_eta
+
+    routing = model.route(users)
+    experts = routing.expert.cpu()
+    probs = routing.probs.detach().cpu()
+    used = sorted(set(experts.tolist()))
+    etas: dict[str, dict[str, float]] = {}
+    for n, expert in enumerate(used):
+        members = (experts == expert).nonzero().flatten()
+        best = members[probs[members, expert].argmax()]
+        raw = starting_eta(model, users[best], ETA_CONTEXTS_PER_SOURCE, cache=cache)
+        etas[str(expert)] = dimension_etas(raw)
+        report("eta", (n + 1) / len(used))
+    return experts.tolist(), etas
+
+
+def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
+    import torch
+
+    from workers.collab.gnn import save_embeddings, train_gnn
+    from workers.collab.graph import build_graph
+    from workers.collab.reward import build_reward_model, save_reward_model
+    from workers.collab.reward_training import RewardExample, encode_frozen, train_reward_model
+    from workers.collab.uses import eta_probes
+
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    report("data", 0.0)
+    cutoffs = pairs.Cutoffs(run.edit_cutoff, run.comparison_cutoff, run.rating_cutoff)
+    everything = pairs.training_pairs(cutoffs)
+    if not everything:
+        raise ValueError("no preference pairs up to this run's cutoffs (deleted since?)")
+    train, heldout = pairs.split_heldout(everything, settings.ATTUNE_COPL_HELDOUT_SHARE)
+    user_ids = sorted({p.user_id for p in train})
+    graph = build_graph(
+        [(str(p.user_id), pairs.text_key(p.chosen), pairs.text_key(p.rejected)) for p in train],
+        user_ids=[str(u) for u in user_ids],
+    )
+    report("data", 1.0)
+
+    where = device()
+    gnn_cfg, mole_cfg, train_cfg = gnn_config(), mole_config(), train_config()
+    embeddings = train_gnn(
+        graph,
+        gnn_cfg,
+        device=where,
+        on_epoch=lambda epoch, loss: report("gnn", (epoch + 1) / gnn_cfg.epochs, loss),
+    )
+    timings["gnn"] = time.monotonic() - started
+
+    torch.manual_seed(train_cfg.seed)
+    model = build_reward_model(mole_cfg, device=where)
+    rows = embeddings.user_index()
+    examples = [RewardExample(rows[str(p.user_id)], p.chosen, p.rejected, p.prompt) for p in train]
+    _, probe_texts = eta_probes(ETA_CONTEXTS_PER_SOURCE)
+    report("encode", 0.0)
+    keys = [(p.prompt, text) for p in everything for text in (p.chosen, p.rejected)]
+    cache = encode_frozen(model, keys + [("", text) for text in probe_texts])
+    report("encode", 1.0)
+    losses = train_reward_model(
+        model,
+        examples,
+        embeddings.users,
+        train_cfg,
+        cache,
+        on_step=lambda step, total, loss: report("reward", step / total, loss),
+    )
+    timings["reward"] = time.monotonic() - started - timings["gnn"]
+
+    report("evaluate", 0.0)
+    metrics: dict[str, Any] = {
+        "gnn_loss": round(embeddings.history[-1], 5) if embeddings.history else None,
+        "reward_loss": round(sum(losses[-10:]) / len(losses[-10:]), 5) if losses else None,
+        "train_accuracy": _reward_accuracy(model, embeddings, train, cache),
+        "heldout_accuracy": _reward_accuracy(model, embeddings, heldout, cache),
+        "gnn_heldout_accuracy": _gnn_accuracy(embeddings, heldout),
+        "heldout_pairs": len(heldout),
+    }
+    report("evaluate", 1.0)
+    experts, expert_eta = _expert_etas(model, embeddings.users, cache, report)
+    metrics["experts_used"] = len(expert_eta)
+
+    report("save", 0.0)
+    folder = store.folder_for(run.version)
+    if folder.exists():  # an earlier attempt of this same run
+        shutil.rmtree(folder)
+    save_embeddings(embeddings, folder / store.EMBEDDINGS)
+    save_reward_model(
+        model, folder / store.REWARD, {k: v for k, v in metrics.items() if isinstance(v, float)},
+        embeddings.version,
+    )  # fmt: skip
+    metrics["seconds"] = {
+        **{k: round(v, 2) for k, v in timings.items()},
+        "total": round(time.monotonic() - started, 2),
+    }
+    metrics["device"] = str(where)
+    report("save", 1.0)
+
+    counts = Counter(p.user_id for p in train)
+    vectors = embeddings.users.tolist()
+    result_rows = [
+        services.EmbeddingRow(user_id, vectors[i], experts[i], counts[user_id])
+        for i, user_id in enumerate(int(u) for u in embeddings.user_ids)
+    ]
+    version = services.record_result(
+        run.pk,
+        result_rows,
+        n_users=graph.n_users,
+        n_responses=graph.n_responses,
+        n_pairs=len(train),
+        n_heldout=len(heldout),
+        n_pos_edges=len(graph.pos_edges),
+        n_neg_edges=len(graph.neg_edges),
+        dimensions=embeddings.dim,
+        storage_path=str(folder.relative_to(store.root())),
+        embeddings_hash=embeddings.version,
+        config={
+            "gnn": _plain(gnn_cfg),
+            "reward_model": _plain(mole_cfg),
+            "reward_training": _plain(train_cfg),
+        },
+        metrics=metrics,
+        expert_eta=expert_eta,
+    )
+    return {"version_id": version.pk, "version": version.version, "status": version.status}
+
+
+def _plain(config: object) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
