@@ -10,20 +10,30 @@ Figures:
 - preference vector: θ₊/θ₋ fitted for one dimension; η swept over −1 … 1.5; the rate of the
   dimension's positive pole at each η and the Spearman correlation between η and that rate;
 - fit time: seconds to fit 32 pairs (and 64 pairs for --gpu-shape).
+
+The user adapter is fitted with ``DEFAULT_FIT`` and the vector's poles with ``DEFAULT_VECTOR_FIT``
+(the options below override either); the machine's load average is printed before and after,
+since the CPU is often shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import random
 import time
+
+# Idle OpenMP threads sleep instead of spinning (only effective before torch loads): the CPU is
+# often shared with other jobs, and spinning threads slow a small-model fit several-fold.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
 from workers.adapters.compose import Component, compose, preference_vector
 from workers.adapters.dimensions import dimension
-from workers.adapters.fit import FitSettings, PreferencePair, fit_dpo
-from workers.adapters.vectors import dimension_pairs, swapped
+from workers.adapters.fit import DEFAULT_FIT, FitSettings, PreferencePair, fit_dpo
+from workers.adapters.vectors import DEFAULT_VECTOR_FIT, dimension_pairs, swapped
 from workers.modeling.prompting import build_prompt
 from workers.world.detectors import detect_style
 from workers.world.renderer import TASKS, render
@@ -63,7 +73,7 @@ def spearman(xs: list[float], ys: list[float]) -> float:
     return float(spearmanr(xs, ys).statistic)
 
 
-def user_adapter_figures(settings: FitSettings, pairs: int, heldout: int) -> dict[str, float]:
+def user_adapter_figures(settings: FitSettings, pairs: int, heldout: int) -> dict:
     from workers.modeling.loader import load_base_model
 
     model, tokenizer = load_base_model()
@@ -80,7 +90,8 @@ def user_adapter_figures(settings: FitSettings, pairs: int, heldout: int) -> dic
     result = fit_dpo(model, tokenizer, data, settings)
     seconds = time.perf_counter() - started
     adapted_rate = style_rate(generate(result.model, tokenizer, test), USER_STYLE)
-    return {"base_rate": base_rate, "adapted_rate": adapted_rate, "fit_seconds": seconds}
+    return {"base_rate": base_rate, "adapted_rate": adapted_rate, "fit_seconds": seconds,
+            "steps": result.steps, "metrics": result.metrics}  # fmt: skip
 
 
 def vector_figures(name: str, settings: FitSettings, pairs: int, heldout: int) -> dict:
@@ -150,17 +161,26 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench adapters", description=__doc__)
     parser.add_argument("--pairs", type=int, default=32, help="edit pairs for the user adapter")
     parser.add_argument("--heldout", type=int, default=100, help="held-out contexts")
-    parser.add_argument("--vector", default="format-bullets-vs-prose")
+    parser.add_argument("--vector", default="tone-casual-vs-formal")
     parser.add_argument("--vector-pairs", type=int, default=64)
     parser.add_argument("--gpu-shape", action="store_true", help="Qwen2-0.5B-shaped fit time only")
     parser.add_argument("--gpu-pairs", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--epochs", type=int, help="user adapter epochs (default: DEFAULT_FIT)")
+    parser.add_argument("--lr", type=float, help="user adapter learning rate")
+    parser.add_argument("--sft-weight", type=float, help="user adapter RPO/SFT weight")
+    parser.add_argument("--vector-epochs", type=int, help="epochs of each vector pole")
+    parser.add_argument("--vector-lr", type=float, help="learning rate of each vector pole")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    settings = FitSettings(epochs=args.epochs, learning_rate=args.lr)
+    settings = _override(
+        DEFAULT_FIT, epochs=args.epochs, learning_rate=args.lr, sft_weight=args.sft_weight
+    )
+    vector_settings = _override(
+        DEFAULT_VECTOR_FIT, epochs=args.vector_epochs, learning_rate=args.vector_lr
+    )
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"device: {device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(f"load average (1, 5, 15 min): {_load()}")
     print(f"fit settings: {settings}")
     if args.gpu_shape:
         figures = gpu_shape_fit(args.gpu_pairs, settings)
@@ -171,14 +191,28 @@ def main(argv: list[str]) -> int:
         )
         return 0
     user = user_adapter_figures(settings, args.pairs, args.heldout)
+    metrics = user["metrics"]
     print(
         f"user adapter ({args.pairs} edit pairs, 'brief, bullet points'): style match on "
         f"{args.heldout} held-out untagged contexts {user['base_rate']:.0%} (base) -> "
-        f"{user['adapted_rate']:.0%} (adapter); fit {user['fit_seconds']:.1f} s"
+        f"{user['adapted_rate']:.0%} (adapter); fit {user['fit_seconds']:.1f} s "
+        f"({user['steps']} steps; last step: reward accuracy "
+        f"{metrics.get('rewards/accuracies', float('nan')):.2f}, margin "
+        f"{metrics.get('rewards/margins', float('nan')):.2f})"
     )
-    vec = vector_figures(args.vector, settings, args.vector_pairs, min(args.heldout, 50))
+    print(f"vector settings: {vector_settings}")
+    vec = vector_figures(args.vector, vector_settings, args.vector_pairs, min(args.heldout, 50))
     sweep = ", ".join(
         f"η={eta:+.1f}: {rate:.0%}" for eta, rate in zip(SWEEP, vec["rates"], strict=True)
     )
     print(f"preference vector {args.vector}: {sweep}; Spearman {vec['spearman']:.2f}")
+    print(f"load average (1, 5, 15 min): {_load()}")
     return 0
+
+
+def _override(settings: FitSettings, **changes: object) -> FitSettings:
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())

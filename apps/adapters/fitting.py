@@ -30,6 +30,13 @@ def fit_settings():  # noqa: ANN201  (workers.adapters.fit.FitSettings; torch-si
     return FitSettings(**settings.ATTUNE_FIT)
 
 
+def vector_fit_settings():  # noqa: ANN201  (workers.adapters.fit.FitSettings)
+    """A preference vector pole's settings: the fit's, with ``ATTUNE_VECTOR_FIT`` on top."""
+    from workers.adapters.fit import FitSettings
+
+    return FitSettings(**{**settings.ATTUNE_FIT, **settings.ATTUNE_VECTOR_FIT})
+
+
 def adapter_store():  # noqa: ANN201  (workers.adapters.storage.AdapterStore)
     from workers.adapters.storage import AdapterStore
 
@@ -171,7 +178,7 @@ def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
 
     dim = dimension(job.dimension)
     fitted = fit_vector(
-        load_base_model, dim, settings.ATTUNE_VECTOR_PAIRS, fit_settings(), progress
+        load_base_model, dim, settings.ATTUNE_VECTOR_PAIRS, vector_fit_settings(), progress
     )
     fingerprint = base_fingerprint(fitted.positive.model.get_base_model())
     store = adapter_store()

@@ -71,16 +71,38 @@ def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJo
     return job, True
 
 
+def fit_due(user: User) -> bool:
+    """Whether the user has given ``ATTUNE_FIT_TRIGGER_PAIRS`` new pairs since the last fit and
+    has no fit queued or running."""
+    new_pairs = selectors.pair_count(user, after=selectors.last_fit_cutoffs(user))
+    return new_pairs >= settings.ATTUNE_FIT_TRIGGER_PAIRS and selectors.open_job(user) is None
+
+
 def maybe_trigger_fit(user: User) -> FitJob | None:
     """Start a fit when the user has given ``ATTUNE_FIT_TRIGGER_PAIRS`` new pairs since the last."""
-    new_pairs = selectors.pair_count(user, after=selectors.last_fit_cutoffs(user))
-    if new_pairs < settings.ATTUNE_FIT_TRIGGER_PAIRS or selectors.open_job(user) is not None:
+    if not fit_due(user):
         return None
     try:
         job, created = request_fit(user, trigger=FitJob.Trigger.THRESHOLD)
     except NotEnoughData:
         return None
     return job if created else None
+
+
+def schedule_fit_check(user: User) -> None:
+    """After new feedback: queue ``adapters.check_fit_trigger`` once the transaction commits.
+
+    Called by the feedback services after an edit or comparison is stored. The cheap check runs
+    here, so that the task is only sent when a fit is due (most writes send nothing); the task
+    checks again under the user's lock, so one crossing of the threshold queues one fit. A broker
+    that cannot take the task is logged, not raised: the feedback is stored either way.
+    """
+    if not fit_due(user):
+        return
+    from apps.adapters.tasks import check_fit_trigger
+
+    user_id = user.pk
+    transaction.on_commit(lambda: check_fit_trigger.delay(user_id), robust=True)
 
 
 @transaction.atomic

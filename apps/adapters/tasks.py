@@ -14,3 +14,20 @@ def fit_job(self, job_id: int) -> dict[str, object]:  # noqa: ANN001
         )
 
     return run_fit_job(job_id, on_progress=progress)
+
+
+@shared_task(name="adapters.check_fit_trigger", queue="default")
+def check_fit_trigger(user_id: int) -> int | None:
+    """Queue a fit of the user's adapter when they crossed the threshold of new pairs.
+
+    Sent after an edit or comparison is stored. Returns the new fit job's id, or None (below the
+    threshold, a fit already queued or running, or the user gone).
+    """
+    from apps.accounts.models import User
+    from apps.adapters.services import maybe_trigger_fit
+
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return None
+    job = maybe_trigger_fit(user)
+    return job.pk if job is not None else None

@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.adapters.services import schedule_fit_check
 from apps.common.embeddings import schedule_embedding
 from apps.common.errors import ReferenceNotFound
 from apps.common.text import DiffOp, word_diff, word_levenshtein, words
@@ -199,6 +200,8 @@ def record_edit(user: User, interaction_id: int, *, edited: str, original: str =
             diff=cost.diff,
         )
     schedule_inference(edit)  # CIPHER memory: learn from the edit, or store the used preference
+    if edit.distance:
+        schedule_fit_check(user)  # a new preference pair: start a fit at the threshold
     return edit
 
 
@@ -239,6 +242,8 @@ def create_comparison(
             choice=choice,
         )
         schedule_embedding(Comparison)
+        if choice != Comparison.Choice.TIE:
+            schedule_fit_check(user)  # a new preference pair: start a fit at the threshold
     return comparison
 
 

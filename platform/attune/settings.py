@@ -215,10 +215,16 @@ ATTUNE_MAX_FITTED_ETA = float(os.environ.get("ATTUNE_MAX_FITTED_ETA", "1.5"))
 ATTUNE_FIT = {
     "rank": env_int("ATTUNE_FIT_RANK", 8),
     "alpha": env_int("ATTUNE_FIT_ALPHA", 16),
-    "learning_rate": float(os.environ.get("ATTUNE_FIT_LEARNING_RATE", "5e-4")),
+    "learning_rate": float(os.environ.get("ATTUNE_FIT_LEARNING_RATE", "2e-3")),
     "epochs": env_int("ATTUNE_FIT_EPOCHS", 4),
     "batch_size": env_int("ATTUNE_FIT_BATCH_SIZE", 8),
     "beta": float(os.environ.get("ATTUNE_FIT_BETA", "0.1")),
+    "sft_weight": float(os.environ.get("ATTUNE_FIT_SFT_WEIGHT", "1.0")),  # RPO term on chosen
+}
+ATTUNE_VECTOR_FIT = {  # a preference vector pole's fit: ATTUNE_FIT with these on top (gentler)
+    "learning_rate": float(os.environ.get("ATTUNE_VECTOR_LEARNING_RATE", "1e-3")),
+    "epochs": env_int("ATTUNE_VECTOR_EPOCHS", 2),
+    "sft_weight": float(os.environ.get("ATTUNE_VECTOR_SFT_WEIGHT", "0")),
 }
 
 # CIPHER memory (apps.memory): preference inference from edits, retrieval at generation.

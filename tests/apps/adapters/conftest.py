@@ -24,6 +24,7 @@ def tiny_base_model(tmp_path, monkeypatch, settings):
         "epochs": 3,
         "batch_size": 4,
     }
+    settings.ATTUNE_VECTOR_FIT = {}
     return folder
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -43,6 +44,21 @@ def test_dpo_fit_prefers_the_chosen_answers_and_reports_progress():
     assert preference_accuracy(result.model, tokenizer, PAIRS) == 1.0
     with result.model.disable_adapter():  # the base is untouched
         assert margin(result.model, tokenizer) == pytest.approx(before, abs=1e-4)
+
+
+def test_the_sft_term_makes_the_chosen_answers_likelier_than_dpo_alone():
+    """RPO: DPO alone may lower both answers; the SFT term on the chosen ones lifts them more."""
+    tokenizer = tiny_tokenizer()
+    prompts, chosen = [p.prompt for p in PAIRS], [p.chosen for p in PAIRS]
+    base = tiny_llama(hidden=32)
+    before = sequence_logprobs(base, tokenizer, prompts, chosen).mean()
+    plain = fit_dpo(tiny_llama(hidden=32), tokenizer, PAIRS, replace(FAST, sft_weight=0.0))
+    rpo = fit_dpo(tiny_llama(hidden=32), tokenizer, PAIRS, replace(FAST, sft_weight=1.0))
+    plain_chosen = sequence_logprobs(plain.model, tokenizer, prompts, chosen).mean()
+    rpo_chosen = sequence_logprobs(rpo.model, tokenizer, prompts, chosen).mean()
+    assert rpo_chosen > before + 1.0 and rpo_chosen > plain_chosen + 0.1
+    assert rpo.losses[0] > plain.losses[0]  # the SFT term adds to the loss
+    assert rpo.metrics["rewards/accuracies"] == 1.0 and rpo.metrics["rewards/margins"] > 0
 
 
 def test_kto_fit_runs_on_thumbs():
