@@ -1,6 +1,7 @@
 """``./attune``: Attune's single entry point.
 
-    ./attune run            the platform: database, migrations, web server and Celery worker
+    ./attune run            the platform: database, migrations, web server, Celery worker and
+                            the serving process (generation)
     ./attune test [ARGS]    the whole test suite (ARGS go to pytest)
     ./attune bench [NAME]   benchmarks that print figures (no NAME lists them)
     ./attune manage ARGS    Django's manage.py with Attune's environment
@@ -43,7 +44,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from attune.runner import run
 
     try:
-        return run(host=args.host, port=args.port, worker=not args.no_worker)
+        return run(
+            host=args.host, port=args.port, worker=not args.no_worker, serving=not args.no_serving
+        )
     except PreflightError as err:
         return fail(str(err))
 
@@ -90,6 +93,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default=os.environ.get("ATTUNE_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("ATTUNE_PORT", "8000")))
     run.add_argument("--no-worker", action="store_true", help="web only (workers run elsewhere)")
+    run.add_argument(
+        "--no-serving", action="store_true", help="no generation process (it runs elsewhere)"
+    )
     run.set_defaults(func=cmd_run)
 
     test = sub.add_parser("test", help="run the test suite", add_help=False)

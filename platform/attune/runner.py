@@ -1,8 +1,9 @@
 """``./attune run``: start everything in the foreground, stop everything on Ctrl-C.
 
 Order: database (embedded unless DATABASE_URL) → preflight checks → migrations → demo users → web
-server (gunicorn) and Celery worker as child processes. A child that dies takes the rest down with a
-clear message; Ctrl-C (or SIGTERM) stops the children, then the embedded database if we started it.
+server (gunicorn), Celery worker and the serving process (``python -m workers.serving``: generation,
+on ATTUNE_SERVING_PORT) as child processes. A child that dies takes the rest down with a clear
+message; Ctrl-C (or SIGTERM) stops the children, then the embedded database if we started it.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _stop_children(children: dict[str, subprocess.Popen]) -> None:
             proc.wait()
 
 
-def run(host: str, port: int, worker: bool = True) -> int:
+def run(host: str, port: int, worker: bool = True, serving: bool = True) -> int:
     from attune.cli import python_env
 
     signal.signal(signal.SIGTERM, _on_signal)
@@ -129,6 +130,8 @@ def run(host: str, port: int, worker: bool = True) -> int:
                 ],
                 env,
             )
+        if serving:  # the generation process (torch): base model, adapters, batching
+            children["serving"] = _spawn("serving", [sys.executable, "-m", "workers.serving"], env)
         print(
             f"attune: serving http://{host}:{port}/  (health: /healthz, API docs: /api/docs/); "
             "Ctrl-C stops everything",

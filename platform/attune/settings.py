@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.adapters",
     "apps.memory",
     "apps.collab",
+    "apps.generation",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +277,26 @@ ATTUNE_COPL_NEIGHBORS = env_int("ATTUNE_COPL_NEIGHBORS", 10)  # for cold start a
 ATTUNE_COPL_TAU = float(os.environ.get("ATTUNE_COPL_TAU", "0.07"))  # softmax temperature
 ATTUNE_COPL_SIMILAR_MIN = float(os.environ.get("ATTUNE_COPL_SIMILAR_MIN", "0.5"))  # cosine
 ATTUNE_COPL_MAX_STARTING_ETA = float(os.environ.get("ATTUNE_COPL_MAX_STARTING_ETA", "1"))
+
+# Generation (apps.generation, workers.serving): the serving process that ./attune run starts.
+ATTUNE_SERVING_BACKEND = os.environ.get("ATTUNE_SERVING_BACKEND", "local")  # local | remote
+ATTUNE_SERVING_HOST = os.environ.get("ATTUNE_SERVING_HOST", "127.0.0.1")
+ATTUNE_SERVING_PORT = env_int("ATTUNE_SERVING_PORT", 8300)
+ATTUNE_SERVING_URL = (
+    os.environ.get("ATTUNE_SERVING_URL") or f"http://{ATTUNE_SERVING_HOST}:{ATTUNE_SERVING_PORT}"
+)
+ATTUNE_SERVING_KEY = os.environ.get("ATTUNE_SERVING_KEY", "")  # empty: derived from SECRET_KEY
+ATTUNE_SERVING_CACHE_BYTES = env_int("ATTUNE_SERVING_CACHE_BYTES", 512 * 1024 * 1024)
+ATTUNE_SERVING_MAX_BATCH = env_int("ATTUNE_SERVING_MAX_BATCH", 8)  # rows per forward pass
+ATTUNE_SERVING_MAX_WAIT_MS = float(os.environ.get("ATTUNE_SERVING_MAX_WAIT_MS", "10"))
+ATTUNE_SERVING_MAX_TOKENS = env_int("ATTUNE_SERVING_MAX_TOKENS", 2048)  # largest max_tokens
+ATTUNE_SERVING_DEFAULT_MAX_TOKENS = env_int("ATTUNE_SERVING_DEFAULT_MAX_TOKENS", 256)
+ATTUNE_SERVING_MAX_N = env_int("ATTUNE_SERVING_MAX_N", 8)
+ATTUNE_SERVING_TIMEOUT = float(os.environ.get("ATTUNE_SERVING_TIMEOUT", "300"))  # seconds
+ATTUNE_SERVING_THREADS = env_int("ATTUNE_SERVING_THREADS", 0)  # torch threads; 0: auto
+ATTUNE_SERVING_REMOTE_URL = os.environ.get("ATTUNE_SERVING_REMOTE_URL", "")  # e.g. vLLM's …/v1
+ATTUNE_SERVING_REMOTE_MODEL = os.environ.get("ATTUNE_SERVING_REMOTE_MODEL", "")
+ATTUNE_SERVING_REMOTE_API_KEY = os.environ.get("ATTUNE_SERVING_REMOTE_API_KEY", "")
 
 LOGGING = {
     "version": 1,

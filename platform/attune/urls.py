@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/", include("apps.adapters.api.urls")),
     path("api/", include("apps.memory.api.urls")),
     path("api/", include("apps.collab.api.urls")),
+    path("v1/", include("apps.generation.api.urls")),
 ]

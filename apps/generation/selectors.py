@@ -1,0 +1,121 @@
+"""What personalizes one generation for a user: their active adapter, their η for the active
+preference vectors, their CIPHER preference for this context, and their persona.
+
+Called by the serving process (``workers.serving``): CIPHER retrieval with a text embeds it with
+torch there. Torch-free to import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from apps.accounts.models import User
+from apps.adapters import selectors as adapter_selectors
+from apps.feedback.services import flatten_messages
+from apps.memory.models import MemoryEntry
+from apps.personas.selectors import persona_of
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    label: str
+    path: str
+    base_model: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class VectorRef:
+    name: str
+    version: int
+    positive_path: str
+    negative_path: str
+    base_model: str
+    fingerprint: str
+    eta: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The personalization of one request (empty for the base model)."""
+
+    user_id: int
+    personalized: bool
+    adapter: AdapterRef | None = None
+    vectors: tuple[VectorRef, ...] = ()
+    preference: str = ""
+    memory_ids: tuple[int, ...] = ()
+    persona: str = ""
+
+    @property
+    def coefficients(self) -> dict[str, float]:
+        return {v.name: v.eta for v in self.vectors}
+
+    def weights_key(self) -> str:
+        """Names the composed weights: the adapter version and each (vector, version, η)."""
+        data = {
+            "adapter": asdict(self.adapter) if self.adapter else None,
+            "vectors": sorted((v.name, v.version, v.eta) for v in self.vectors),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def persona_text(text: str, attributes: Mapping[str, object] | None = None) -> str:
+    """A persona profile as one readable text (free text, then ``key: value`` attributes)."""
+    lines = [text.strip()] if text.strip() else []
+    lines += [f"{key}: {value}" for key, value in sorted((attributes or {}).items())]
+    return "\n".join(lines)
+
+
+def persona_prompt(user: User) -> str:
+    """The user's persona profile as text for the prompt (empty without one)."""
+    persona = persona_of(user)
+    if persona is None:
+        return ""
+    return persona_text(persona.text, persona.attributes)
+
+
+def weights_for(user: User) -> tuple[AdapterRef | None, tuple[VectorRef, ...]]:
+    """The user's active adapter and the active vectors they weigh with a non-zero η."""
+    active = adapter_selectors.active_version(user)
+    adapter = (
+        AdapterRef(active.label, active.storage_path, active.base_model, active.base_fingerprint)
+        if active is not None
+        else None
+    )
+    etas = adapter_selectors.coefficients(user)
+    vectors = tuple(
+        VectorRef(
+            v.name,
+            v.version,
+            v.positive_path,
+            v.negative_path,
+            v.base_model,
+            v.base_fingerprint,
+            float(etas[v.name]),
+        )
+        for v in adapter_selectors.active_vectors().order_by("name")
+        if etas.get(v.name)
+    )
+    return adapter, vectors
+
+
+def plan_for(user: User, messages: Sequence[Mapping[str, str]], personalized: bool = True) -> Plan:
+    """Everything that personalizes a generation for ``user`` in the context of ``messages``.
+
+    CIPHER retrieval (``apps.memory.selectors.preference_for``) embeds the context, so it runs
+    only for a user who has memory entries.
+    """
+    if not personalized:
+        return Plan(user.pk, False)
+    adapter, vectors = weights_for(user)
+    preference, memory_ids = "", ()
+    if MemoryEntry.objects.filter(user=user, embedding__isnull=False).exists():
+        from apps.memory.selectors import preference_for
+
+        conditioning = preference_for(user, flatten_messages(list(messages)))
+        preference, memory_ids = conditioning.preference, tuple(conditioning.memory_ids)
+    return Plan(user.pk, True, adapter, vectors, preference, memory_ids, persona_prompt(user))

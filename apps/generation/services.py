@@ -1,0 +1,181 @@
+"""Personalized generation for a user: the entry points of the web side (API and web UI), and
+the recording of what was generated (called by the serving process).
+
+Stable interface for callers (the API, the web UI)::
+
+    completion = generate(user, messages, model="attune", max_tokens=None, temperature=None,
+                          top_p=None, n=None, stop=None, seed=None)
+    completion.choices[0].text, completion.choices[0].interaction_id, completion.usage
+
+    stream = generate_stream(user, messages, **same_params)   # raises before any token on error
+    for event in stream:        # Delta(index, text) …, then one Completion (ids, usage)
+        ...
+    stream.close()              # cancels a generation still running
+
+``messages`` are OpenAI chat messages (``[{"role": "user", "content": "…"}]``). Every problem
+raises :class:`apps.generation.errors.GenerationError` (``status``, ``message``, ``param``,
+``code``): bad parameters 400, unknown model 404, over-long input 400
+(``context_length_exceeded``), serving process down 503. The web process never imports torch:
+generation runs in the serving process (``workers.serving``), which records one
+:class:`apps.feedback.models.Interaction` per returned choice; its id is on the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.accounts.models import User
+from apps.feedback.models import Interaction
+from apps.feedback.services import create_interaction
+from apps.generation import client, params
+from apps.generation.errors import GenerationError, unavailable
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int
+    text: str
+    finish_reason: str
+    interaction_id: int | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished generation. ``attune`` says what personalized it: ``interaction_ids``,
+    ``adapter_version``, ``preference_coefficients``, ``memory_entry_ids``,
+    ``conditioning_preference``, ``persona``, ``reranked`` and ``ranking``."""
+
+    id: str
+    created: int
+    model: str
+    choices: tuple[Choice, ...]
+    usage: dict[str, int]
+    attune: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.choices[0].text if self.choices else ""
+
+    @property
+    def interaction_ids(self) -> list[int | None]:
+        return [c.interaction_id for c in self.choices]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text of choice ``index`` while streaming."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """The generation was accepted: its id, creation time and model (first streamed event)."""
+
+    id: str
+    created: int
+    model: str
+    n: int
+
+
+def completion_from_event(event: Mapping[str, Any]) -> Completion:
+    choices = tuple(
+        Choice(c["index"], c["text"], c["finish_reason"], c.get("interaction_id"))
+        for c in event["choices"]
+    )
+    return Completion(
+        event["id"], event["created"], event["model"], choices, event["usage"], event["attune"]
+    )
+
+
+class CompletionStream:
+    """An accepted streaming generation: yields :class:`Started`, :class:`Delta` events, then
+    one :class:`Completion`. ``close()`` cancels it."""
+
+    def __init__(self, events: client.EventStream) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[Started | Delta | Completion]:
+        finished = False
+        for event in self._events:
+            kind = event.get("type")
+            if kind == "start":
+                yield Started(event["id"], event["created"], event["model"], event["n"])
+            elif kind == "delta":
+                yield Delta(event["index"], event["text"])
+            elif kind == "done":
+                finished = True
+                yield completion_from_event(event)
+            elif kind == "error":
+                raise GenerationError.from_dict(event, int(event.get("status", 500)))
+        if not finished:
+            raise unavailable("The generation service ended the answer early.")
+
+    def close(self) -> None:
+        self._events.close()
+
+
+def _payload(
+    user: User,
+    messages: Sequence[Mapping[str, Any]],
+    checked: params.GenerationParams,
+    stream: bool,
+) -> dict[str, Any]:
+    return {
+        "user_id": user.pk,
+        "messages": params.message_list(messages),
+        "params": checked.as_payload(),
+        "stream": stream,
+    }
+
+
+def generate_stream(
+    user: User, messages: Sequence[Mapping[str, Any]], **options: Any
+) -> CompletionStream:
+    """Start a streaming generation (see the module docstring); errors raise here, before any
+    event."""
+    checked = params.check(**options)
+    return CompletionStream(client.open_stream(_payload(user, messages, checked, True)))
+
+
+def generate(user: User, messages: Sequence[Mapping[str, Any]], **options: Any) -> Completion:
+    """One finished generation with ``n`` choices (reranked by the user's reward when one
+    exists); see the module docstring."""
+    checked = params.check(**options)
+    events = client.open_stream(_payload(user, messages, checked, False))
+    for event in CompletionStream(events):
+        if isinstance(event, Completion):
+            return event
+    raise unavailable("The generation service ended the answer early.")
+
+
+def record_choices(
+    user: User,
+    messages: Sequence[Mapping[str, str]],
+    outputs: Sequence[str],
+    *,
+    model_id: str,
+    adapter_version: str,
+    preference_coefficients: Mapping[str, float],
+    memory_entry_ids: Sequence[int],
+    conditioning_preference: str,
+) -> list[int]:
+    """Store one Interaction per output, with exactly the personalization that produced it;
+    returns their ids in the order of ``outputs``."""
+    ids = []
+    for output in outputs:
+        interaction: Interaction = create_interaction(
+            user,
+            output=output,
+            messages=[dict(m) for m in messages],
+            model_id=model_id,
+            adapter_version=adapter_version,
+            preference_coefficients=dict(preference_coefficients),
+            memory_entry_ids=list(memory_entry_ids),
+            conditioning_preference=conditioning_preference,
+        )
+        ids.append(interaction.pk)
+    return ids

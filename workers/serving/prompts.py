@@ -1,0 +1,107 @@
+"""Chat messages plus what Attune knows about the user, as the base model's prompt. Torch-free.
+
+- **The built-in style model** takes tags + task + context (``workers.modeling.prompting``): the
+  last user message is the context (an instruction line in ``build_instruction``'s words is read
+  for the task and the style it asks for); the style tags come from, in rising precedence, the
+  persona profile, the CIPHER preference, the client's system messages and the request's own
+  "Write it in this style: …" line. The task is ``email`` when an instruction asks for an email,
+  else ``summarize``.
+- **A chat model** gets a system prompt holding the persona and the CIPHER preference, followed by
+  the client's own system message; a template that refuses a system role gets it in front of the
+  first user message.
+- **Any other model** gets the same text laid out as ``System: … User: … Assistant:``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workers.modeling.prompting import RESPONSE_TOKEN, build_prompt
+from workers.world.preferences import phrase_to_style
+
+Message = Mapping[str, str]
+_INSTRUCTION = re.compile(
+    r"^(?P<task>Summarize the following [^\n.]*\.|"
+    r"Write an email that shares the key facts of the following [^\n.]*\.)\s*\n"
+    r"(?:Write it in this style: (?P<style>[^\n]*?)\.?\s*\n)?\s*",
+)
+_EMAIL = re.compile(r"\be-?mail\b", re.I)
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """What personalizes the prompt: the persona profile and the CIPHER preference."""
+
+    persona: str = ""
+    preference: str = ""
+
+
+def system_prompt(context: UserContext) -> str:
+    """Attune's system prompt for a chat model (empty when nothing is known about the user)."""
+    parts = []
+    if context.persona:
+        parts.append(f"About the user:\n{context.persona}")
+    if context.preference:
+        parts.append(f"The user's writing preference: {context.preference}. Follow it.")
+    return "\n\n".join(parts)
+
+
+def is_style_tokenizer(tokenizer: Any) -> bool:
+    return RESPONSE_TOKEN in tokenizer.get_vocab()
+
+
+def style_request(messages: Sequence[Message], context: UserContext) -> tuple[str, str, dict]:
+    """(task, context text, style tags) for the style model."""
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    systems = [m["content"] for m in messages if m["role"] in {"system", "developer"}]
+    text = users[-1] if users else (systems[-1] if systems else "")
+    task = "email" if any(_EMAIL.search(s) for s in systems) else "summarize"
+    explicit = ""
+    if match := _INSTRUCTION.match(text):
+        task = "email" if match["task"].startswith("Write an email") else "summarize"
+        explicit = match["style"] or ""
+        text = text[match.end() :]
+    tags: dict[str, str] = {}
+    for source in (context.persona, context.preference, *systems, explicit):
+        if source:
+            tags.update(phrase_to_style(source))
+    return task, text.strip(), tags
+
+
+def render_prompt(tokenizer: Any, messages: Sequence[Message], context: UserContext) -> str:
+    """The prompt text for ``messages`` as this tokenizer's model expects it."""
+    if is_style_tokenizer(tokenizer):
+        task, text, tags = style_request(messages, context)
+        return build_prompt(task, text, tags)
+    ours = system_prompt(context)
+    client_system = "\n\n".join(
+        m["content"] for m in messages if m["role"] in {"system", "developer"}
+    )
+    system = "\n\n".join(p for p in (ours, client_system) if p)
+    turns = [dict(m) for m in messages if m["role"] not in {"system", "developer"}]
+    if getattr(tokenizer, "chat_template", None):
+        with_system = ([{"role": "system", "content": system}] if system else []) + turns
+        try:
+            return str(
+                tokenizer.apply_chat_template(
+                    with_system, tokenize=False, add_generation_prompt=True
+                )
+            )
+        except Exception:  # a template without a system role: fold it into the first turn
+            if system and turns:
+                turns[0] = {**turns[0], "content": f"{system}\n\n{turns[0]['content']}"}
+            return str(
+                tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+            )
+    lines = [f"System: {system}"] if system else []
+    lines += [f"{m['role'].capitalize()}: {m['content']}" for m in turns]
+    return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+def uses_special_tokens(tokenizer: Any) -> bool:
+    """Whether encoding the prompt should add the tokenizer's special tokens (not when a chat
+    template already wrote them)."""
+    return is_style_tokenizer(tokenizer) or not getattr(tokenizer, "chat_template", None)

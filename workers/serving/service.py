@@ -1,0 +1,255 @@
+"""One request in the serving process, from the user's id to the recorded Interactions.
+
+``prepare``: load the user → what personalizes them (``apps.generation.selectors.plan_for``:
+active adapter, η, CIPHER preference for this context, persona) → their composed weights (cache)
+→ the prompt (persona and preference in it) → token count against the context window.
+``run``: the request's ``n`` rows go to the scheduler (batched with other users' rows), new text
+streams out as it comes, ``n > 1`` candidates are reranked by the user's personalized reward when
+one exists, and one Interaction per choice records exactly what was used.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from apps.accounts.models import User
+from apps.feedback.services import flatten_messages
+from apps.generation.errors import GenerationError
+from apps.generation.selectors import Plan, plan_for
+from apps.generation.services import record_choices
+from workers.serving.engine import Engine, Row, RowEvent
+from workers.serving.prompts import UserContext, render_prompt, uses_special_tokens
+from workers.serving.scheduler import Scheduler
+from workers.serving.weights import Applied, WeightsProvider
+
+log = logging.getLogger(__name__)
+Write = Callable[[dict[str, Any]], None]
+Scorer = Callable[[int, str, list[str]], "list[float] | None"]
+
+
+def personalized_scores(user_id: int, prompt: str, candidates: list[str]) -> list[float] | None:
+    """The user's personalized reward of each candidate (CoPL), or None without a reward model
+    (or before ``apps.collab.reranking`` exists)."""
+    try:
+        from apps.collab.reranking import personalized_scores as scores
+    except ImportError:
+        return None
+    return scores(user_id, prompt, candidates)
+
+
+def rank(
+    user_id: int, prompt: str, candidates: list[str], scorer: Scorer
+) -> tuple[list[int], list[float] | None]:
+    """Candidate indices best first by ``scorer`` (ties and no scores keep their order)."""
+    order = list(range(len(candidates)))
+    try:
+        scores = scorer(user_id, prompt, candidates)
+    except Exception:  # the reward model must never fail a generation
+        log.exception("reranking for user %s failed; candidates keep their order", user_id)
+        return order, None
+    if scores is None or len(scores) != len(candidates):
+        return order, None
+    scores = [float(s) for s in scores]
+    return sorted(order, key=lambda i: -scores[i]), scores
+
+
+@dataclass
+class Prepared:
+    id: str
+    created: int
+    user: User
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    stream: bool
+    plan: Plan
+    applied: Applied
+    prompt: str
+    prompt_ids: list[int]
+    max_tokens: int
+
+
+class ServingService:
+    """The local backend: the engine and its scheduler in this process."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        engine: Engine,
+        scheduler: Scheduler,
+        weights: WeightsProvider,
+        base_model: str,
+        default_max_tokens: int = 256,
+        timeout: float = 300.0,
+        scorer: Scorer = personalized_scores,
+    ) -> None:
+        self.engine = engine
+        self.scheduler = scheduler
+        self.weights = weights
+        self.base_model = base_model
+        self.default_max_tokens = default_max_tokens
+        self.timeout = timeout
+        self.scorer = scorer
+
+    # --- prepare: everything that can refuse the request happens before the answer starts
+    def load(self, payload: dict[str, Any]) -> tuple[User, list[dict[str, str]], dict, Plan]:
+        user = User.objects.filter(pk=payload.get("user_id"), is_active=True).first()
+        if user is None:
+            raise GenerationError("Unknown or inactive user.", status=401, code="invalid_user")
+        messages, params = payload["messages"], payload["params"]
+        return user, messages, params, plan_for(user, messages, params.get("personalize", True))
+
+    def prepare(self, payload: dict[str, Any]) -> Prepared:
+        user, messages, params, plan = self.load(payload)
+        applied = self.weights.weights(plan)
+        tokenizer = self.engine.tokenizer
+        prompt = render_prompt(tokenizer, messages, UserContext(plan.persona, plan.preference))
+        ids = tokenizer(prompt, add_special_tokens=uses_special_tokens(tokenizer))["input_ids"]
+        window = self.engine.context_length
+        room = window - len(ids)
+        asked = params.get("max_tokens")
+        if room < 1 or (asked is not None and asked > room):
+            wanted = f"{len(ids)} in the messages" + (
+                f", {asked} in the completion" if asked else ""
+            )
+            raise GenerationError(
+                f"This model's maximum context length is {window} tokens; the request needs "
+                f"more ({wanted}). Shorten the messages or lower max_tokens.",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        max_tokens = asked if asked is not None else min(self.default_max_tokens, room)
+        return Prepared(
+            f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), user, messages, params,
+            bool(payload.get("stream")), plan, applied, prompt, ids, max_tokens,
+        )  # fmt: skip
+
+    # --- run: stream, rerank, record, finish
+    def start_event(self, p: Prepared) -> dict[str, Any]:
+        n = p.params.get("n", 1)
+        return {
+            "type": "start",
+            "id": p.id,
+            "created": p.created,
+            "model": p.params["model"],
+            "n": n,
+        }
+
+    def generate(self, p: Prepared, write: Write) -> list[RowEvent] | None:
+        """Run the rows; returns each choice's final event, or None after an error event."""
+        events: queue.Queue[tuple[int, RowEvent]] = queue.Queue()
+        params = p.params
+        seed = params.get("seed")
+        rows = [
+            Row(
+                prompt_ids=p.prompt_ids,
+                lora=p.applied.weights,
+                max_tokens=p.max_tokens,
+                temperature=params.get("temperature", 1.0),
+                top_p=params.get("top_p", 1.0),
+                stop=tuple(params.get("stop") or ()),
+                seed=None if seed is None else seed + i,
+                stream=p.stream,
+                sink=lambda event, i=i: events.put((i, event)),
+            )
+            for i in range(params.get("n", 1))
+        ]
+        self.scheduler.submit(rows)
+        results: dict[int, RowEvent] = {}
+        try:
+            while len(results) < len(rows):
+                i, event = events.get(timeout=self.timeout)
+                if event.kind == "delta":
+                    write({"type": "delta", "index": i, "text": event.text})
+                elif event.kind == "done":
+                    results[i] = event
+                else:
+                    write(_error_event(event.text))
+                    return None
+        except queue.Empty:
+            write(_error_event("generation timed out"))
+            return None
+        finally:
+            for row in rows:  # a client gone or an error: free the batch slots
+                if not row.done:
+                    row.cancelled.set()
+        return [results[i] for i in range(len(rows))]
+
+    def run(self, p: Prepared, write: Write) -> None:
+        write(self.start_event(p))
+        results = self.generate(p, write)
+        if results is None:
+            return
+        self.finish(p, [r.text for r in results], [r.finish_reason for r in results],
+                    len(p.prompt_ids), sum(r.tokens for r in results), write)  # fmt: skip
+
+    def finish(
+        self,
+        p: Prepared,
+        texts: Sequence[str],
+        reasons: Sequence[str],
+        prompt_tokens: int,
+        completion_tokens: int,
+        write: Write,
+    ) -> None:
+        prompt_text = flatten_messages(p.messages)
+        order, scores = list(range(len(texts))), None
+        if len(texts) > 1 and p.plan.personalized:
+            order, scores = rank(p.user.pk, prompt_text, list(texts), self.scorer)
+        shown = order if not p.stream else list(range(len(texts)))  # streamed indices stay
+        plan, applied = p.plan, p.applied
+        ids = record_choices(
+            p.user, p.messages, [texts[i] for i in shown],
+            model_id=self.base_model,
+            adapter_version=applied.adapter_label,
+            preference_coefficients=applied.coefficients,
+            memory_entry_ids=plan.memory_ids,
+            conditioning_preference=plan.preference,
+        )  # fmt: skip
+        choices = [
+            {"index": k, "text": texts[i], "finish_reason": reasons[i], "interaction_id": ids[k]}
+            for k, i in enumerate(shown)
+        ]
+        write(
+            {
+                "type": "done",
+                "id": p.id,
+                "created": p.created,
+                "model": p.params["model"],
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+                "attune": {
+                    "interaction_ids": ids,
+                    "personalized": plan.personalized,
+                    "adapter_version": applied.adapter_label or None,
+                    "preference_coefficients": applied.coefficients,
+                    "memory_entry_ids": list(plan.memory_ids),
+                    "conditioning_preference": plan.preference,
+                    "persona": bool(plan.persona),
+                    "reranked": scores is not None,
+                    # choice indices best first, and each returned choice's reward
+                    "ranking": [shown.index(i) for i in order] if scores is not None else None,
+                    "scores": [scores[i] for i in shown] if scores is not None else None,
+                    "backend": self.backend,
+                    "base_model": self.base_model,
+                },
+            }
+        )
+
+
+def _error_event(message: str, status: int = 500) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "status": status,
+        "error": {"message": message, "type": "server_error", "param": None, "code": None},
+    }
