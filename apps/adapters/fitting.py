@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -64,6 +65,15 @@ def run_fit_job(job_id: int, on_progress: Progress | None = None) -> dict[str, o
         raise
 
 
+def model_prompt(tokenizer: Any, prompt: str) -> str:
+    """A stored prompt as the base model reads it at serving time (``workers.serving.prompts``,
+    without the user's memory or persona: the adapter learns what they leave out): for the style
+    model, tags + task + context parsed from the instruction; for a chat model, its template."""
+    from workers.serving.prompts import UserContext, render_prompt
+
+    return render_prompt(tokenizer, [{"role": "user", "content": prompt}], UserContext())
+
+
 def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
     from workers.adapters import evaluate
     from workers.adapters.fit import PreferencePair, ThumbExample, fit_dpo, fit_kto
@@ -75,6 +85,7 @@ def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
     model, tokenizer = load_base_model()
     fingerprint = base_fingerprint(model)
     cfg = fit_settings()
+    pairs = [replace(p, prompt=model_prompt(tokenizer, p.prompt)) for p in pairs]
     if len(pairs) >= settings.ATTUNE_FIT_MIN_PAIRS:
         method = AdapterVersion.Method.DPO
         train, heldout = selectors.split_heldout(pairs)
@@ -89,7 +100,10 @@ def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
         counts = {"pairs": len(pairs), "train": len(train), "heldout": len(heldout)}
     else:
         method = AdapterVersion.Method.KTO
-        thumbs = selectors.training_thumbs(job.user, cutoffs)
+        thumbs = [
+            replace(t, prompt=model_prompt(tokenizer, t.prompt))
+            for t in selectors.training_thumbs(job.user, cutoffs)
+        ]
         train, heldout = selectors.split_heldout(thumbs)
         result = fit_kto(
             model, tokenizer, [ThumbExample(t.prompt, t.completion, t.label) for t in train],
