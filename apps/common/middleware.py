@@ -1,4 +1,7 @@
-"""Refuse oversized request bodies with a JSON 413 before anything reads them."""
+"""Refuse oversized request bodies with a JSON 413 before anything reads them.
+
+Under ``/v1/`` (the OpenAI-compatible API) the error has OpenAI's shape, so its clients read it.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ class BodySizeLimitMiddleware:
         except ValueError:
             return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
         if limit is not None and length > limit:
-            return JsonResponse(
-                {"detail": f"Request body is {length} bytes; the limit is {limit} bytes."},
-                status=413,
-            )
+            message = f"Request body is {length} bytes; the limit is {limit} bytes."
+            if request.path.startswith("/v1/"):
+                error = {"message": message, "type": "invalid_request_error", "param": None}
+                return JsonResponse({"error": {**error, "code": "request_too_large"}}, status=413)
+            return JsonResponse({"detail": message}, status=413)
         return self.get_response(request)

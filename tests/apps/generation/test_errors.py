@@ -74,6 +74,14 @@ def test_malformed_json_and_wrong_content_type(client_for, user):
     assert_error(answer, 400, code="invalid_content_type")
 
 
+def test_a_body_over_the_limit_is_an_openai_413(client_for, user, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"model": "attune", "messages": [{"role": "user", "content": "x" * 2000}]}
+    assert_error(chat(client_for(user), body), 413, code="request_too_large")
+    answer = client_for(user).post("/api/ratings", {"comment": "x" * 2000}, format="json")
+    assert answer.status_code == 413 and "limit" in answer.json()["detail"]
+
+
 def test_missing_and_bad_keys_are_401(api_client, client_for, user):
     body = {"model": "attune", "messages": MESSAGES}
     error = assert_error(chat(api_client, body), 401, code="missing_api_key")
