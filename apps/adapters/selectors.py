@@ -10,23 +10,14 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.adapters.models import AdapterVersion, FitJob, PreferenceCoefficient, PreferenceVector
 from apps.feedback.models import Comparison, Edit, Rating
-from apps.feedback.selectors import kto_label
+from apps.feedback.selectors import Cutoffs, kto_label, newest_feedback
 
 HELDOUT_SHARE = 0.2
-
-
-@dataclass(frozen=True)
-class Cutoffs:
-    """The newest feedback ids a fit may use (so a retried job sees the same data)."""
-
-    edit: int
-    comparison: int
-    rating: int
 
 
 @dataclass(frozen=True)
@@ -46,10 +37,7 @@ class TrainingThumb:
 
 
 def current_cutoffs(user: User) -> Cutoffs:
-    def newest(qs: QuerySet) -> int:
-        return qs.filter(user=user).aggregate(m=Max("id"))["m"] or 0
-
-    return Cutoffs(newest(Edit.objects), newest(Comparison.objects), newest(Rating.objects))
+    return newest_feedback(user)
 
 
 def _pair_querysets(user: User, after: Cutoffs | None, upto: Cutoffs | None):

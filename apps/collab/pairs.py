@@ -19,22 +19,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.db.models import Max
-
 from apps.accounts.models import User
 from apps.feedback.models import Comparison, Edit, Rating
+from apps.feedback.selectors import Cutoffs, newest_feedback
 
 MAX_RATED_PER_PROMPT = 8
 CHUNK = 2000
-
-
-@dataclass(frozen=True)
-class Cutoffs:
-    """The newest feedback ids a run may use (so a retried run sees the same data)."""
-
-    edit: int
-    comparison: int
-    rating: int
 
 
 @dataclass(frozen=True)
@@ -56,11 +46,7 @@ def text_key(text: str) -> str:
 
 def current_cutoffs() -> Cutoffs:
     """The newest ids of all edits, comparisons and ratings now."""
-
-    def newest(model: type) -> int:
-        return model.objects.aggregate(m=Max("id"))["m"] or 0
-
-    return Cutoffs(newest(Edit), newest(Comparison), newest(Rating))
+    return newest_feedback()
 
 
 def rating_score(thumbs_up: bool | None, stars: int | None) -> float | None:

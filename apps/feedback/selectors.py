@@ -9,8 +9,9 @@ desirable, thumbs down or 1-2 stars undesirable, 3 stars is left out).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from apps.accounts.models import User
 from apps.feedback.models import Comparison, Edit, Interaction, Rating
@@ -18,6 +19,25 @@ from apps.feedback.models import Comparison, Edit, Interaction, Rating
 EXPORT_CHUNK = 500
 KTO_DESIRABLE_STARS = 4
 KTO_UNDESIRABLE_STARS = 2
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """The newest feedback ids a training run may use (so a retried run sees the same data)."""
+
+    edit: int
+    comparison: int
+    rating: int
+
+
+def newest_feedback(user: User | None = None) -> Cutoffs:
+    """The newest edit, comparison and rating ids now: the user's, or everyone's."""
+
+    def newest(model: type[Edit | Comparison | Rating]) -> int:
+        rows = model.objects.all() if user is None else model.objects.filter(user=user)
+        return rows.aggregate(m=Max("id"))["m"] or 0
+
+    return Cutoffs(newest(Edit), newest(Comparison), newest(Rating))
 
 
 def owned_interactions(user: User) -> QuerySet[Interaction]:
