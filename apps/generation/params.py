@@ -102,6 +102,13 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
 
 
 def _content(index: int, content: Any) -> str:
+    text = _content_text(index, content)
+    if "\x00" in text:
+        raise bad_param(f"messages[{index}].content", "Null characters are not allowed.")
+    return text
+
+
+def _content_text(index: int, content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: only text parts

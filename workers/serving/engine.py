@@ -125,7 +125,9 @@ class BatchControl:
         return torch.tensor([row.done for row in self.rows], device=input_ids.device)
 
     def _decode(self, row: Row) -> str:
-        return self.tokenizer.decode(row.tokens, skip_special_tokens=True).lstrip()
+        # NUL can decode from a byte-level token; no client wants it and PostgreSQL can't store it
+        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        return text.replace("\x00", "").lstrip()
 
     def _progress(self, row: Row) -> None:
         text = self._decode(row)

@@ -198,6 +198,7 @@ class ServingService:
         completion_tokens: int,
         write: Write,
     ) -> None:
+        texts = [text.replace("\x00", "") for text in texts]  # a remote server's NULs too
         prompt_text = flatten_messages(p.messages)
         order, scores = list(range(len(texts))), None
         if len(texts) > 1 and p.plan.personalized:

@@ -38,6 +38,8 @@ def assert_error(answer, status: int, param: str | None = None, code: str | None
          "messages[0].content", "invalid_type"),
         ({"model": "attune", "messages": [{"role": "system", "content": "x"}]}, 400, "messages",
          "invalid_value"),
+        ({"model": "attune", "messages": [{"role": "user", "content": "a\x00b"}]}, 400,
+         "messages[0].content", "invalid_value"),
         ({"model": "attune", "messages": MESSAGES, "temperature": 3}, 400, "temperature",
          "invalid_value"),
         ({"model": "attune", "messages": MESSAGES, "temperature": "hot"}, 400, "temperature",
