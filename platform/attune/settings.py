@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "apps.adapters",
     "apps.memory",
     "apps.collab",
+    "apps.web",
+    "apps.console",
     "apps.generation",
 ]
 
@@ -116,7 +118,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login"  # the web UI's (apps.web); the Django admin keeps its own
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

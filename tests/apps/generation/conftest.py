@@ -23,7 +23,7 @@ from tests.support.processes import (
     project_env,
     wait_for_other_sessions_to_close,
 )
-from tests.workers.modeling.conftest import TINY
+from tests.support.style_models import build_tiny_style_model
 
 KEY = "test-serving-key"
 
@@ -44,10 +44,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def style_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workers.modeling.style_lm import ensure_style_lm
-
     var = tmp_path_factory.mktemp("generation-var")
-    ensure_style_lm(TINY, var=var, progress=False)
+    build_tiny_style_model(var)
     return var
 
 

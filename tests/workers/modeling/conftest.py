@@ -6,27 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from workers.modeling.style_lm import StyleLMConfig, ensure_style_lm
-
-TINY = StyleLMConfig(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=2,
-    intermediate_size=64,
-    vocab_size=400,
-    steps=2,
-    batch_size=4,
-    warmup_steps=1,
-    tokenizer_examples=64,
-    max_length=512,
-)
+from tests.support.style_models import build_tiny_style_model
 
 
 @pytest.fixture(scope="session")
 def tiny_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A var dir holding a tiny build of the style model."""
     var = tmp_path_factory.mktemp("var")
-    ensure_style_lm(TINY, var=var, progress=False)
+    build_tiny_style_model(var)
     return var
 
 

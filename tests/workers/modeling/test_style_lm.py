@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.workers.modeling.conftest import TINY
+from tests.support.style_models import TINY
 from workers.modeling import style_lm
 from workers.modeling.style_corpus import heldout_example, make_example
 from workers.modeling.style_lm import (

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.modeling.conftest import TINY
+from tests.support.style_models import build_tiny_style_model
 
 
 @pytest.fixture(scope="session")
 def tiny_style_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workers.modeling.style_lm import ensure_style_lm
-
-    return ensure_style_lm(TINY, var=tmp_path_factory.mktemp("serving-var"), progress=False)
+    return build_tiny_style_model(tmp_path_factory.mktemp("serving-var"))
 
 
 @pytest.fixture(scope="session")

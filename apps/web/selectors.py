@@ -1,0 +1,67 @@
+"""Reads of the web UI: one person's interactions, their feedback, and what Attune learned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from apps.accounts.models import User
+from apps.adapters import selectors as adapter_selectors
+from apps.adapters.models import PreferenceVector
+from apps.feedback.models import Edit, Interaction, Rating
+from apps.memory.models import MemoryEntry
+
+
+def interactions(user: User) -> QuerySet[Interaction]:
+    """The user's own interactions, newest first, marked with whether they were judged."""
+    return Interaction.objects.owned_by(user).annotate(
+        rated=Exists(Rating.objects.filter(interaction=OuterRef("pk"))),
+        edited=Exists(Edit.objects.filter(interaction=OuterRef("pk"))),
+    )
+
+
+def interaction(user: User, pk: int) -> Interaction | None:
+    return interactions(user).filter(pk=pk).first()
+
+
+def rating_of(user: User, interaction_id: int) -> Rating | None:
+    return Rating.objects.owned_by(user).filter(interaction_id=interaction_id).first()
+
+
+def latest_edit(user: User, interaction_id: int) -> Edit | None:
+    return Edit.objects.owned_by(user).filter(interaction_id=interaction_id).first()
+
+
+def learned_from(user: User, interaction_id: int) -> list[MemoryEntry]:
+    """Memory entries learned from this interaction's edits."""
+    return list(MemoryEntry.objects.owned_by(user).filter(edit__interaction_id=interaction_id))
+
+
+def next_unjudged(user: User, after: Interaction | None = None) -> Interaction | None:
+    """The next interaction (older than ``after``, else the newest) with no rating and no edit."""
+    found = interactions(user).filter(rated=False, edited=False)
+    if after is not None:
+        found = found.filter(created_at__lte=after.created_at).exclude(pk=after.pk)
+        found = found.exclude(created_at=after.created_at, pk__gt=after.pk)
+    return found.first()
+
+
+def memory_entries(user: User) -> QuerySet[MemoryEntry]:
+    return MemoryEntry.objects.owned_by(user)
+
+
+def memory_entry(user: User, pk: int) -> MemoryEntry | None:
+    return memory_entries(user).filter(pk=pk).first()
+
+
+@dataclass(frozen=True)
+class Slider:
+    vector: PreferenceVector
+    eta: float
+
+
+def sliders(user: User) -> list[Slider]:
+    """One slider per active preference vector with the user's η (0 where unset)."""
+    etas = adapter_selectors.coefficients(user)
+    return [Slider(v, etas.get(v.name, 0.0)) for v in adapter_selectors.active_vectors()]

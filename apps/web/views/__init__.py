@@ -1,0 +1,1 @@
+"""Views of the web UI: thin, they validate forms and call services and selectors."""

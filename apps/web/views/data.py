@@ -1,0 +1,54 @@
+"""My data: download everything Attune holds about me, or delete all of it (with confirmation)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.common.streaming import jsonl_response
+from apps.privacy import selectors as privacy_selectors
+from apps.privacy import services as privacy
+from apps.web import selectors
+from apps.web.drafts import login_required_keeping_draft
+from apps.web.forms import DeleteEverythingForm
+
+
+def _page(request: HttpRequest, form: DeleteEverythingForm, status: int = 200) -> HttpResponse:
+    user = request.user
+    context = {
+        "form": form,
+        "counts": {
+            "interactions": selectors.interactions(user).count(),
+            "learned preferences": selectors.memory_entries(user).count(),
+        },
+    }
+    return render(request, "web/my_data.html", context, status=status)
+
+
+@login_required_keeping_draft
+@require_GET
+def my_data(request: HttpRequest) -> HttpResponse:
+    return _page(request, DeleteEverythingForm())
+
+
+@login_required_keeping_draft
+@require_GET
+def export(request: HttpRequest) -> StreamingHttpResponse:
+    user = request.user
+    filename = f"attune-my-data-{user.pk}-{timezone.now():%Y%m%dT%H%M%S}.jsonl"
+    return jsonl_response(privacy_selectors.user_data_records(user), filename)
+
+
+@login_required_keeping_draft
+@require_POST
+def delete_everything(request: HttpRequest) -> HttpResponse:
+    form = DeleteEverythingForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    deleted = privacy.erase_user_data(request.user)
+    total = sum(deleted.values())
+    messages.success(request, f"Deleted everything: {total} rows. Your account stays.")
+    return redirect("web:my-data")

@@ -1,0 +1,139 @@
+""" "What Attune learned about me": learned preferences, persona profile, preference sliders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.adapters import services as adapters
+from apps.memory import services as memory
+from apps.memory.models import MemoryEntry
+from apps.personas import services as personas
+from apps.personas.selectors import persona_of
+from apps.web import drafts, selectors
+from apps.web.drafts import login_required_keeping_draft
+from apps.web.forms import PersonaForm, PreferenceForm, SlidersForm
+
+
+def _persona_form(request: HttpRequest) -> PersonaForm:
+    if draft := drafts.pop(request, "persona"):
+        return PersonaForm(initial=draft)
+    persona = persona_of(request.user)
+    if persona is None:
+        return PersonaForm()
+    attributes = PersonaForm.attributes_text(persona.attributes)
+    return PersonaForm(initial={"text": persona.text, "attributes": attributes})
+
+
+def _page(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse:
+    user = request.user
+    entries = list(selectors.memory_entries(user).select_related("edit")[:200])
+    edit_forms = forms.pop("edit_forms", {})
+    for entry in entries:
+        entry.form = edit_forms.get(entry.pk) or PreferenceForm(
+            initial={"preference": entry.preference, "source": entry.source},
+            with_context=False,
+            prefix=f"e{entry.pk}",
+        )
+    sliders = selectors.sliders(user)
+    context = {
+        "entries": entries,
+        "origins": dict(MemoryEntry.Origin.choices),
+        "add_form": forms.get("add_form")
+        or PreferenceForm(initial=drafts.pop(request, "preference-add")),
+        "persona_form": forms.get("persona_form") or _persona_form(request),
+        "sliders": sliders,
+        "max_eta": settings.ATTUNE_MAX_ABS_ETA,
+        "sliders_form": forms.get("sliders_form")
+        or SlidersForm(
+            vectors=[s.vector for s in sliders], initial={s.vector.name: s.eta for s in sliders}
+        ),
+    }
+    return render(request, "web/learned.html", context, status=status)
+
+
+def _back(section: str) -> HttpResponse:
+    return redirect(reverse("web:learned") + f"#{section}")
+
+
+@login_required_keeping_draft
+@require_GET
+def learned(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@login_required_keeping_draft
+@require_POST
+def add_preference(request: HttpRequest) -> HttpResponse:
+    form = PreferenceForm(request.POST)
+    if form.is_valid():
+        try:
+            memory.add_preference(request.user, **form.cleaned_data)
+        except ValueError as err:  # PreferenceTooLong included
+            form.add_error("preference", str(err))
+        else:
+            messages.success(request, "Preference added. It outranks learned ones nearby.")
+            return _back("preferences")
+    return _page(request, status=400, add_form=form)
+
+
+def _entry(request: HttpRequest, pk: int) -> MemoryEntry:
+    entry = selectors.memory_entry(request.user, pk)
+    if entry is None:
+        raise Http404("You have no such preference.")
+    return entry
+
+
+@login_required_keeping_draft
+@require_POST
+def edit_preference(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = _entry(request, pk)
+    form = PreferenceForm(request.POST, with_context=False, prefix=f"e{pk}")
+    if form.is_valid():
+        try:
+            memory.update_preference(entry, **form.cleaned_data)
+        except ValueError as err:
+            form.add_error("preference", str(err))
+        else:
+            messages.success(request, "Preference updated: it is yours now.")
+            return _back(f"entry-{pk}")
+    return _page(request, status=400, edit_forms={pk: form})
+
+
+@login_required_keeping_draft
+@require_POST
+def delete_preference(request: HttpRequest, pk: int) -> HttpResponse:
+    memory.delete_preference(_entry(request, pk))
+    messages.success(request, "Preference forgotten.")
+    return _back("preferences")
+
+
+@login_required_keeping_draft
+@require_POST
+def persona(request: HttpRequest) -> HttpResponse:
+    form = PersonaForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, persona_form=form)
+    personas.set_persona(
+        request.user, text=form.cleaned_data["text"], attributes=form.cleaned_data["attributes"]
+    )
+    messages.success(request, "Persona saved.")
+    return _back("persona")
+
+
+@login_required_keeping_draft
+@require_POST
+def sliders(request: HttpRequest) -> HttpResponse:
+    vectors = [s.vector for s in selectors.sliders(request.user)]
+    form = SlidersForm(request.POST, vectors=vectors)
+    if not form.is_valid():
+        return _page(request, status=400, sliders_form=form)
+    adapters.set_coefficients(request.user, form.cleaned_data)
+    messages.success(request, "Sliders saved: your next texts use them.")
+    return _back("sliders")
