@@ -7,9 +7,12 @@ vectors clustered around 50 topics, as context embeddings are, for every user al
 about the same kinds of contexts): ``--user-rows`` of the measured user (1% of them written by the
 user, at random contexts), the rest over 1,000 other users, interleaved as they would arrive. It
 builds the indexes, runs VACUUM ANALYZE (as autovacuum would), then times
-``apps.memory.selectors.nearest(user, query, k=5)`` for queries drawn like the user's contexts and
-prints p50/p99, CPU time per query (client and database backend) and recall@5 against an exact
-search in numpy. For comparison it times an exact scan of the user's full vectors and, with
+``apps.memory.selectors.nearest(user, query, k=5)`` (what generation calls: the serving
+process's cached copy of the user's vectors, checked against their stamp each call) for queries
+drawn like the user's contexts and prints p50/p99, CPU time per query (client and database
+backend) and recall@5 against an exact search in numpy, then the first retrieval of a user (a
+cold cache: their vectors loaded). For comparison it times ``nearest_in_database`` (Hamming
+candidates from the binary codes, exact re-rank), an exact scan of the user's full vectors and, with
 ``--hnsw`` (slow: it builds an HNSW index over every row), pgvector's HNSW index with
 ``hnsw.iterative_scan``. The database is dropped at the end (``--keep`` keeps it).
 """
@@ -221,7 +224,8 @@ HNSW = (
 def measure(target: int, ids: np.ndarray, mine: np.ndarray, args: argparse.Namespace) -> None:
     from django.db import connection
 
-    from apps.memory.selectors import nearest
+    from apps.memory.cache import memory_cache
+    from apps.memory.selectors import nearest, nearest_in_database
 
     rng = np.random.default_rng(args.seed + 1)
     centers = unit(np.random.default_rng(args.seed).standard_normal((TOPICS, DIM)))
@@ -230,6 +234,9 @@ def measure(target: int, ids: np.ndarray, mine: np.ndarray, args: argparse.Names
 
     def selector(query: np.ndarray) -> list[int]:
         return [n.entry_id for n in nearest(target, query.tolist(), k=5)]
+
+    def in_database(query: np.ndarray) -> list[int]:
+        return [n.entry_id for n in nearest_in_database(target, query.tolist(), k=5)]
 
     def show(runs: dict[str, Callable]) -> None:
         for name, run in runs.items():
@@ -241,9 +248,20 @@ def measure(target: int, ids: np.ndarray, mine: np.ndarray, args: argparse.Names
     print(f"\n{'k=5 nearest of the user':<48}{columns}")
     show(
         {
-            "selector (Hamming candidates, exact re-rank)": selector,
+            "selector at generation (process cache, exact)": selector,
+            "in the database (Hamming candidates, re-rank)": in_database,
             "exact scan of the user's full vectors": _sql_runner(EXACT, target),
         }
+    )
+    cold = []
+    for query in queries[:10]:
+        memory_cache().clear()
+        started = time.perf_counter()
+        selector(query)
+        cold.append((time.perf_counter() - started) * 1000)
+    print(
+        f"first retrieval of a user (loads their {len(mine):,} vectors): p50 "
+        f"{np.percentile(cold, 50):.1f} ms, max {max(cold):.1f} ms"
     )
     if not args.hnsw:
         return

@@ -5,12 +5,13 @@ the same embedding as ``Interaction.prompt``) and a readable preference phrase. 
 where the phrase came from: inferred from an edit, used for an output the user accepted unedited,
 or written by the user (which outranks the others, see ``apps.memory.cipher``).
 
-Retrieval (``apps.memory.selectors.nearest``) scans one user's entries in a covering B-tree index
-on ``(user) INCLUDE (id, embedding_bits)``, the binary-quantized embedding: Hamming distance picks
-candidates, exact cosine distance on the full vectors ranks them. Measured on a 1,000,000-row
-table, that beat both an exact scan of the full vectors and pgvector's HNSW index with iterative
-scans (``bench/memory_retrieval.py``); an HNSW index is deliberately absent, since with it the
-planner answers a per-user query from the global graph and can return fewer than k rows.
+Retrieval at generation (``apps.memory.selectors.nearest``) ranks the user's entries held by the
+serving process (``apps.memory.cache``), kept current by :class:`MemoryStamp`, which a database
+trigger bumps on every change of a user's entries. ``nearest_in_database`` ranks in PostgreSQL
+instead: a covering B-tree index on ``(user) INCLUDE (id, embedding_bits)``, the binary-quantized
+embedding, gives Hamming candidates that exact cosine distance ranks. An HNSW index is
+deliberately absent: with it the planner answers a per-user query from the global graph and can
+return fewer than k rows.
 """
 
 from __future__ import annotations
@@ -97,3 +98,15 @@ class MemoryEntry(OwnedModel, EmbeddedModel):
 
     def __str__(self) -> str:
         return f"Memory entry {self.pk} of {self.user_id}: {self.preference[:40]}"
+
+
+class MemoryStamp(models.Model):
+    """A version per user, bumped by a database trigger whenever their entries change (insert,
+    update, delete, bulk or not); caches of a user's memory compare it (``apps.memory.cache``).
+    No foreign key: the trigger also fires while a user's rows are being deleted."""
+
+    user_id = models.BigIntegerField(primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Memory stamp of {self.user_id}: {self.version}"

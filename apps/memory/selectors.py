@@ -5,17 +5,24 @@ distance of their context embeddings, in the precedence order of ``apps.memory.c
 preference the user wrote for a similar context comes first), aggregated into one phrase. The
 query embedding is computed by ``workers.embeddings`` (torch) when a text is given, so that is
 for the generation worker; the web side passes an embedding or calls :func:`nearest` only.
+
+:func:`nearest` ranks exactly over the user's entries held by this process
+(``apps.memory.cache``: one primary-key read per call while they are current);
+:func:`nearest_in_database` ranks inside PostgreSQL instead (no cache; Hamming candidates from
+the binary codes, then exact cosine), for one-off reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
 from apps.accounts.models import User
-from apps.memory.cipher import Conditioning, Neighbor, condition
+from apps.memory.cache import memory_cache
+from apps.memory.cipher import Conditioning, Neighbor, condition, rank
 from apps.memory.inference import InferenceBackend, backend_from_settings
 from apps.memory.models import MemoryEntry
 
@@ -52,7 +59,36 @@ def embed_context(text: str) -> list[float]:
 
 
 def nearest(user: User | int, embedding: Sequence[float], k: int | None = None) -> list[Neighbor]:
-    """The user's ``k`` nearest entries to ``embedding``, in precedence order.
+    """The user's ``k`` nearest entries to ``embedding``, in precedence order (exact)."""
+    k = k or settings.ATTUNE_MEMORY_TOP_K
+    threshold = settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE
+    memory = memory_cache().get(user if isinstance(user, int) else user.pk)
+    if not len(memory.ids):
+        return []
+    query = np.asarray(embedding, dtype=np.float32)
+    query /= np.linalg.norm(query) or 1.0
+    distances = 1.0 - memory.vectors @ query
+    nearest_k = (
+        np.argpartition(distances, k)[:k] if len(distances) > k else np.arange(k)[: len(distances)]
+    )
+    in_charge = np.flatnonzero(memory.written_by_user & (distances <= threshold))
+    candidates = np.union1d(nearest_k, in_charge)
+    neighbors = [
+        Neighbor(
+            int(memory.ids[i]),
+            memory.preferences[i],
+            float(distances[i]),
+            bool(memory.written_by_user[i]),
+        )
+        for i in candidates
+    ]
+    return rank(neighbors, k, threshold)
+
+
+def nearest_in_database(
+    user: User | int, embedding: Sequence[float], k: int | None = None
+) -> list[Neighbor]:
+    """:func:`nearest` computed by PostgreSQL alone, in the same precedence order.
 
     Exact for a user with at most ``ATTUNE_MEMORY_CANDIDATES`` entries; beyond that the exact
     ranking covers the candidates nearest by Hamming distance (the true top ``k`` on real

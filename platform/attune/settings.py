@@ -242,7 +242,9 @@ ATTUNE_LLM_MAX_TOKENS = env_int("ATTUNE_LLM_MAX_TOKENS", 64)
 ATTUNE_INFERENCE_MAX_RETRIES = env_int("ATTUNE_INFERENCE_MAX_RETRIES", 6)
 ATTUNE_MAX_PREFERENCE_CHARS = env_int("ATTUNE_MAX_PREFERENCE_CHARS", 500)
 ATTUNE_MEMORY_TOP_K = env_int("ATTUNE_MEMORY_TOP_K", 5)
-ATTUNE_MEMORY_CANDIDATES = env_int("ATTUNE_MEMORY_CANDIDATES", 100)  # re-ranked exactly per query
+ATTUNE_MEMORY_CANDIDATES = env_int("ATTUNE_MEMORY_CANDIDATES", 100)  # nearest_in_database only
+# Each user's memory vectors held by the serving process (apps.memory.cache), LRU in bytes.
+ATTUNE_MEMORY_CACHE_BYTES = env_int("ATTUNE_MEMORY_CACHE_BYTES", 256 * 1024 * 1024)
 # A preference the user wrote outranks the others within this cosine distance of the query.
 ATTUNE_MEMORY_PRECEDENCE_DISTANCE = float(
     os.environ.get("ATTUNE_MEMORY_PRECEDENCE_DISTANCE", "0.5")

@@ -113,3 +113,25 @@ def test_the_users_own_preference_is_found_beyond_the_hamming_candidates(user, s
     )
     found = nearest(user, QUERY, k=3)
     assert found[0].entry_id == own.pk and len(found) == 3
+
+
+def test_the_cached_memory_follows_every_change_of_the_users_entries(user, other_user):
+    from apps.memory.cache import memory_cache
+
+    cache = memory_cache()
+    first = entry(user, "brief", 0.1)
+    assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk]
+    loads = cache.loads
+    assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk]
+    assert cache.loads == loads  # unchanged: served from the cache
+    entry(other_user, "someone else's", 0.0)
+    nearest(user, QUERY)
+    assert cache.loads == loads  # another user's write does not touch this user's copy
+    closer = entry(user, "casual", 0.05)  # insert
+    assert [n.entry_id for n in nearest(user, QUERY)] == [closer.pk, first.pk]
+    MemoryEntry.objects.filter(pk=first.pk).update(preference="detailed")  # bulk update
+    assert nearest(user, QUERY)[1].preference == "detailed"
+    MemoryEntry.objects.filter(pk=closer.pk).update(embedding=at_distance(0.9))  # re-embedded
+    assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk, closer.pk]
+    MemoryEntry.objects.filter(user=user).delete()  # bulk delete, as "delete my data" does
+    assert nearest(user, QUERY) == []
