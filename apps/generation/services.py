@@ -31,6 +31,7 @@ from apps.feedback.models import Interaction
 from apps.feedback.services import create_interaction
 from apps.generation import client, params
 from apps.generation.errors import GenerationError, unavailable
+from workers.modeling.prompting import instruction_source
 
 
 @dataclass(frozen=True)
@@ -165,12 +166,15 @@ def record_choices(
 ) -> list[int]:
     """Store one Interaction per output, with exactly the personalization that produced it;
     returns their ids in the order of ``outputs``."""
+    users = [m["content"] for m in messages if m.get("role") == "user"]
+    source = instruction_source(users[-1]) if users else ""
     ids = []
     for output in outputs:
         interaction: Interaction = create_interaction(
             user,
             output=output,
             messages=[dict(m) for m in messages],
+            source=source,
             model_id=model_id,
             adapter_version=adapter_version,
             preference_coefficients=dict(preference_coefficients),

@@ -69,3 +69,12 @@ def build_instruction(
         lines.append(f"Write it in this style: {style_to_phrase(preference)}.")
     lines += ["", context_text]
     return "\n".join(lines)
+
+
+def instruction_source(text: str) -> str:
+    """The context source a :func:`build_instruction` text names ("" when it names none)."""
+    first = text.lstrip().split("\n", 1)[0]
+    for name, source in SOURCES.items():
+        if any(first == t.format(label=source.label) for t in TASK_INSTRUCTIONS.values()):
+            return name
+    return ""

@@ -44,6 +44,17 @@ def test_plain_completion_records_the_interaction(client_for, user, generation):
     assert interaction.user == user and interaction.output == choice["message"]["content"]
     assert interaction.model_id == "attune/style-lm" and interaction.messages == MESSAGES
     assert interaction.adapter_version == "" and interaction.memory_entry_ids == []
+    assert interaction.source == ""  # a free message names no source
+
+
+def test_an_instruction_records_its_source(client_for, user, generation):
+    from workers.modeling.prompting import build_instruction
+
+    asked = [{"role": "user", "content": build_instruction("summarize", "Facts.", None, "news")}]
+    answer = chat(client_for(user), model="attune", messages=asked, max_tokens=4, temperature=0)
+    assert answer.status_code == 200, answer.content
+    interaction = Interaction.objects.get(pk=answer.json()["choices"][0]["interaction_id"])
+    assert interaction.source == "news"
 
 
 def test_streaming_chunks_end_with_done(client_for, user, generation):

@@ -49,3 +49,12 @@ def test_instruction_states_the_preference_in_words() -> None:
     assert text.endswith("Body.")
     assert "style" not in build_instruction("email", "Body.")
     assert "tweet style" in build_instruction("email", "Body.", "tweet style")
+
+
+def test_an_instruction_names_its_source_and_a_free_message_none():
+    from workers.modeling.prompting import build_instruction, instruction_source
+
+    assert instruction_source(build_instruction("email", "Facts.", "brief", "news")) == "news"
+    assert instruction_source(build_instruction("summarize", "Facts.", None, "wiki")) == "wiki"
+    assert instruction_source("Summarize the following text.\n\nFacts.") == ""
+    assert instruction_source("Tell me a story.") == ""
