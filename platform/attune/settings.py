@@ -215,7 +215,7 @@ ATTUNE_FIT_MIN_PAIRS = env_int("ATTUNE_FIT_MIN_PAIRS", 8)  # fewer: 409 (or KTO 
 ATTUNE_FIT_MIN_THUMBS = env_int("ATTUNE_FIT_MIN_THUMBS", 16)
 ATTUNE_FIT_TRIGGER_PAIRS = env_int("ATTUNE_FIT_TRIGGER_PAIRS", 16)  # new pairs that start a fit
 ATTUNE_VECTOR_PAIRS = env_int("ATTUNE_VECTOR_PAIRS", 64)  # pairs per pole of a preference vector
-ATTUNE_MAX_ABS_ETA = float(os.environ.get("ATTUNE_MAX_ABS_ETA", "3"))  # |η| ≥ 4 breaks the model
+ATTUNE_MAX_ABS_ETA = float(os.environ.get("ATTUNE_MAX_ABS_ETA", "2"))  # text degrades beyond
 ATTUNE_MAX_FITTED_ETA = float(os.environ.get("ATTUNE_MAX_FITTED_ETA", "1.5"))
 ATTUNE_FIT = {
     "rank": env_int("ATTUNE_FIT_RANK", 8),
