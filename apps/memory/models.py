@@ -101,12 +101,15 @@ class MemoryEntry(OwnedModel, EmbeddedModel):
 
 
 class MemoryStamp(models.Model):
-    """A version per user, bumped by a database trigger whenever their entries change (insert,
-    update, delete, bulk or not); caches of a user's memory compare it (``apps.memory.cache``).
-    No foreign key: the trigger also fires while a user's rows are being deleted."""
+    """Versions per user, bumped by a database trigger whenever their entries change (insert,
+    update, delete, bulk or not); caches of a user's memory compare them (``apps.memory.cache``):
+    ``version`` counts every change, ``rewrites`` only updates and deletes (so a cache that sees
+    only new inserts reads just the new rows). No foreign key: the trigger also fires while a
+    user's rows are being deleted."""
 
     user_id = models.BigIntegerField(primary_key=True)
     version = models.BigIntegerField(default=0)
+    rewrites = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"Memory stamp of {self.user_id}: {self.version}"
