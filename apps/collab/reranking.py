@@ -31,7 +31,7 @@ def reward_model(version: CollabModelVersion) -> Any:
         model = _models.get(key)
         if model is None:
             from apps.collab.training import device
-            from workers.collab.reward import load_reward_model
+            from workers.collab.reward_artifacts import load_reward_model
 
             path = store.version_dir(version) / store.REWARD
             model = load_reward_model(path, device=device())

@@ -2,7 +2,7 @@
 
 A version's folder (``ATTUNE_COPL_ROOT/vNNNN``) holds ``embeddings/`` (``embeddings.safetensors``
 + ``meta.json``, written by ``workers.collab.gnn.save_embeddings``) and ``reward/``
-(``adapter.safetensors`` + ``config.json``, ``workers.collab.reward.save_reward_model``).
+(``adapter.safetensors`` + ``config.json``, ``workers.collab.reward_artifacts.save_reward_model``).
 Safetensors and JSON only: a folder holding a pickle file, or a path outside the root, is refused.
 The web side reads the embeddings with ``safetensors.numpy`` (no torch), cached per process.
 """

@@ -171,7 +171,8 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
 
     from workers.collab.gnn import save_embeddings, train_gnn
     from workers.collab.graph import build_graph
-    from workers.collab.reward import build_reward_model, save_reward_model
+    from workers.collab.reward import build_reward_model
+    from workers.collab.reward_artifacts import save_reward_model
     from workers.collab.reward_training import RewardExample, encode_frozen, train_reward_model
     from workers.collab.uses import eta_probes
 

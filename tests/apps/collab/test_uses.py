@@ -12,7 +12,7 @@ from apps.adapters.models import PreferenceCoefficient, PreferenceVector
 from apps.collab import reranking, selectors, store
 from tests.apps.collab.conftest import make_world, store_pairs, train_now
 from tests.support.factories import EditFactory, InteractionFactory, UserFactory
-from workers.collab.reward import load_reward_model
+from workers.collab.reward_artifacts import load_reward_model
 from workers.collab.uses import score_texts
 from workers.world.renderer import render
 from workers.world.sources import make_context

@@ -14,10 +14,12 @@ from workers.collab.reward import (
     MoLEConfig,
     MoLELinear,
     build_reward_model,
+    resolve_backbone,
+)
+from workers.collab.reward_artifacts import (
     latest_version_dir,
     load_reward_model,
     next_version_dir,
-    resolve_backbone,
     save_reward_model,
 )
 from workers.collab.reward_training import (
