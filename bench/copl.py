@@ -20,7 +20,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -28,18 +27,14 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from bench._copl_report import METHODS, eta_probe, plot_map, report
 from workers.collab import baselines as bl
 from workers.collab.coldstart import adapt_user
 from workers.collab.data import PreferenceDataset, PreferencePair, load_jsonl
 from workers.collab.gnn import GNNConfig, UserEmbeddings, save_embeddings, train_gnn
 from workers.collab.graph import build_graph
-from workers.collab.reward import (
-    MoLEConfig,
-    PersonalizedRewardModel,
-    build_reward_model,
-    next_version_dir,
-    save_reward_model,
-)
+from workers.collab.reward import MoLEConfig, PersonalizedRewardModel, build_reward_model
+from workers.collab.reward_artifacts import next_version_dir, save_reward_model
 from workers.collab.reward_training import (
     FrozenEncoding,
     RewardExample,
@@ -48,9 +43,6 @@ from workers.collab.reward_training import (
     train_reward_model,
 )
 from workers.collab.ufp import UFPConfig, generate_ufp
-from workers.collab.uses import starting_eta
-
-METHODS = ("global BT", "per-user", "LoRe", "CoPL")
 
 
 @dataclass(frozen=True)
@@ -257,101 +249,6 @@ def _diagnostics(
         result.notes["routing purity, unseen"] = ok / len(users)
 
 
-def _mean_std(values: Sequence[float]) -> str:
-    values = [v for v in values if v == v]
-    if not values:
-        return "n/a"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):5.1f} ± {100 * spread:4.1f}"
-
-
-def _report(results: Sequence[SeedResult], command: str) -> None:
-    print(f"\nCoPL benchmark ({len(results)} seed(s)), pairwise accuracy in %, mean ± std")
-    print(f"{'method':<12} {'seen':>13} {'unseen (4)':>13} {'seen <=8':>13}")
-    for method in METHODS:
-        cells = [
-            _mean_std([r.acc[method][c] for r in results]) for c in ("seen", "unseen", "<=8 pairs")
-        ]
-        print(f"{method:<12} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13}")
-    print("\ntimings per seed, wall / CPU seconds (mean; a shared machine makes them noisy):")
-    cells = []
-    for stage in [*results[0].seconds, "total"]:
-
-        def of(times: dict[str, float], stage: str = stage) -> float:
-            return sum(times.values()) if stage == "total" else times[stage]
-
-        wall = statistics.mean(of(r.seconds) for r in results)
-        cpu = statistics.mean(of(r.cpu) for r in results)
-        cells.append(f"{stage} {wall:.0f}/{cpu:.0f}")
-    print("  " + "  ".join(cells))
-    print("diagnostics (mean over seeds):")
-    for key in results[0].notes:
-        print(f"  {key}: {statistics.mean(r.notes.get(key, 0.0) for r in results):.3g}")
-
-    def mean(method: str, column: str) -> float:
-        return 100 * statistics.mean(r.acc[method][column] for r in results)
-
-    checks = [
-        ("CoPL - global, seen", mean("CoPL", "seen") - mean("global BT", "seen"), 15.0),
-        ("CoPL - global, unseen", mean("CoPL", "unseen") - mean("global BT", "unseen"), 10.0),
-        ("CoPL - per-user, <=8", mean("CoPL", "<=8 pairs") - mean("per-user", "<=8 pairs"), 0.0),
-    ]
-    print("targets:")
-    for name, gap, need in checks:
-        verdict = "met" if gap >= need else "NOT met"
-        print(f"  {name}: {gap:+.1f} points (need >= {need:+.0f}): {verdict}")
-    print(f"command: {command}")
-
-
-def _eta_probe(data: PreferenceDataset, result: SeedResult) -> None:
-    """Starting eta of each group's centroid user, from the reward model (last seed)."""
-    groups, embeddings, model = data.groups(), result.embeddings, result.model
-    if not groups or embeddings is None or model is None:
-        return
-    print("starting eta from the reward model (group centroid; own attribute first):")
-    for group in sorted(set(groups.values())):
-        rows = [i for i, u in enumerate(embeddings.user_ids) if groups.get(u) == group]
-        centroid = embeddings.users[rows].mean(0)
-        eta = starting_eta(model, centroid, contexts_per_source=1)
-        others = [abs(v) for k, v in eta.items() if k != group]
-        own = f"{eta[group]:+.2f}" if group in eta else "n/a"
-        print(f"  {group:<16} own {own}   mean |other| {statistics.mean(others):.2f}")
-
-
-def _plot(path: str, data: PreferenceDataset, result: SeedResult) -> None:
-    """2-D PCA of the last seed's user embeddings, coloured by group; unseen users as crosses."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    embeddings, groups = result.embeddings, data.groups()
-    assert embeddings is not None
-    unseen_ids = list(result.unseen)
-    stacked = torch.cat([embeddings.users] + [result.unseen[u][None] for u in unseen_ids])
-    centred = stacked - stacked.mean(0)
-    _, _, v = torch.linalg.svd(centred, full_matrices=False)
-    xy = (centred @ v[:2].T).numpy()
-    labels = [groups.get(u, "unknown") for u in [*embeddings.user_ids, *unseen_ids]]
-    n_seen = len(embeddings.user_ids)
-    fig, ax = plt.subplots(figsize=(7, 6))
-    for i, name in enumerate(sorted(set(labels))):
-        colour = plt.cm.tab10(i % 10)
-        seen = [k for k in range(n_seen) if labels[k] == name]
-        new = [k for k in range(n_seen, len(labels)) if labels[k] == name]
-        ax.scatter(xy[seen, 0], xy[seen, 1], s=12, color=colour, label=f"{name} (seen)")
-        if new:
-            ax.scatter(
-                xy[new, 0], xy[new, 1], s=60, marker="x", color=colour, label=f"{name} (unseen)"
-            )
-    ax.set_title("CoPL user embeddings (PCA); x = unseen users after cold start")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"wrote {path}")
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench copl", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -401,11 +298,11 @@ def main(argv: list[str]) -> int:
             f"seed {seed}: seen/unseen  {row}  ({sum(result.seconds.values()):.0f} s)", flush=True
         )
     command = "./attune bench copl " + " ".join(argv)
-    _report(results, command.strip())
+    report(results, command.strip())
     assert data is not None
-    _eta_probe(data, results[-1])
+    eta_probe(data, results[-1])
     if args.plot:
-        _plot(args.plot, data, results[-1])
+        plot_map(args.plot, data, results[-1])
     if args.save:
         last = results[-1]
         assert last.embeddings is not None and last.model is not None
