@@ -39,7 +39,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from bench._support import cpu_seconds, proc_stat, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = [
@@ -80,57 +81,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--interactions", type=int, default=200, help="interactions per user")
     p.add_argument("--phases", default="ratings,edits", help="comma-separated: ratings,edits")
     return p.parse_args(argv)
-
-
-# --- database -------------------------------------------------------------------------------
-
-
-def server_url() -> tuple[str, bool]:
-    """Attune's database URL (starting the embedded server if needed) and whether we started it."""
-    if url := os.environ.get("DATABASE_URL"):
-        return url, False
-    from attune import embedded_db
-
-    return embedded_db.start()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def admin_sql(url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def other_sessions(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url, connect_timeout=3) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh database on Attune's server, dropped afterwards (never Attune's own database)."""
-    base, started = server_url()
-    name = f"attune_bench_{os.getpid()}"
-    admin_sql(base, f"CREATE DATABASE {name}")
-    try:
-        yield with_database(base, name)
-    finally:
-        admin_sql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        if started and other_sessions(base) == 0:
-            from attune import embedded_db
-
-            embedded_db.stop()
 
 
 def seed(url: str, clients: int, per_user: int) -> list[Client]:
@@ -220,23 +170,6 @@ def wait_until_up(port: int, token: str, timeout: float = 60.0) -> None:
 # --- CPU accounting -------------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """utime + stime of each process, in seconds (Linux ``/proc``)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for pid in pids:
-        if (fields := _stat(pid)) is not None:
-            found[pid] = (int(fields[11]) + int(fields[12])) / tick
-    return found
-
-
 @dataclass(frozen=True)
 class CpuMeter:
     """CPU used so far by the web server's processes, their database sessions and this process."""
@@ -248,15 +181,15 @@ class CpuMeter:
         import psycopg
 
         procs = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-        web = [pid for pid in procs if (f := _stat(pid)) and int(f[1]) == self.server_pid]
+        web = [pid for pid in procs if (f := proc_stat(pid)) and int(f[1]) == self.server_pid]
         with psycopg.connect(self.database_url) as conn:
             backends = [row[0] for row in conn.execute(
                 "SELECT pid FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )]  # fmt: skip
         return {
-            "web": _cpu_seconds([self.server_pid, *web]),
-            "database sessions": _cpu_seconds(backends),
+            "web": cpu_seconds([self.server_pid, *web]),
+            "database sessions": cpu_seconds(backends),
             "load generator": {os.getpid(): time.process_time()},
         }
 
@@ -389,7 +322,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown phase(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     failed = False
-    with bench_database() as url:
+    with scratch_database(f"attune_bench_{os.getpid()}") as url:
         clients = seed(url, args.clients, args.interactions)
         port = free_port()
         with gunicorn(url, port, args.workers, args.threads) as server:

@@ -24,13 +24,12 @@ import argparse
 import os
 import struct
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+
+from bench._support import cpu_seconds, scratch_database
 
 DATABASE = "attune_bench_memory"
 DIM = 384
@@ -40,11 +39,6 @@ EPOCH_2000_US = 946_684_800_000_000  # PostgreSQL's timestamp epoch, in Unix mic
 _PREFERENCE = b"brief, bullet points"
 _CONTEXT = b"Summarize the following news item."
 _MODEL = b"sentence-transformers/all-MiniLM-L6-v2"
-
-
-def _url_for(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -168,11 +162,7 @@ def _server_cpu_seconds() -> float | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds([pid]).get(pid)
 
 
 def time_queries(
@@ -298,26 +288,6 @@ def measure(target: int, ids: np.ndarray, mine: np.ndarray, args: argparse.Names
     show({**hnsw, "exact SQL with an HNSW index present": _sql_runner(EXACT, target)})
 
 
-@contextmanager
-def bench_database(base_url: str, keep: bool = False) -> Iterator[str]:
-    """A fresh database ``attune_bench_memory`` on the server of ``base_url``; dropped after
-    unless ``keep``."""
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    try:
-        yield _url_for(base_url, DATABASE)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not keep:
-            with psycopg.connect(base_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
 def main(argv: list[str]) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(prog="./attune bench memory_retrieval", description=__doc__)
@@ -329,10 +299,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
     args = parser.parse_args(argv)
 
-    from attune import embedded_db
-
-    base_url = os.environ.get("DATABASE_URL") or embedded_db.ensure_for_process()
-    with bench_database(base_url, args.keep) as url:
+    with scratch_database(DATABASE, keep=args.keep) as url:
         os.environ["DATABASE_URL"] = url
         import django
         from django.core.management import call_command
