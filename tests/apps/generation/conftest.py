@@ -3,26 +3,12 @@ of the style model as its base model; the web side in the test process talks to 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import (
-    ROOT,
-    database_url_for_tests,
-    project_env,
-    wait_for_other_sessions_to_close,
-)
+from tests.support.serving import serving_process
 from tests.support.style_models import build_tiny_style_model
 
 KEY = "test-serving-key"
@@ -33,13 +19,6 @@ class Serving:
     url: str
     var: Path
     adapter_root: Path
-    process: subprocess.Popen
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -49,60 +28,16 @@ def style_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return var
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the serving process exited with {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(url + "/healthz", timeout=2) as answer,
-        ):
-            if json.loads(answer.read())["status"] == "ok":
-                return
-        time.sleep(0.2)
-    raise RuntimeError("the serving process did not come up")
-
-
 @pytest.fixture(scope="module")
 def serving(django_db_setup, django_db_blocker, style_var: Path):
     """The serving process for this module's tests (its database is the test database)."""
     from django.conf import settings
 
-    with django_db_blocker.unblock():
-        database_url = database_url_for_tests()
-    port = free_port()
-    adapter_root = style_var / "adapters"
-    adapter_root.mkdir(exist_ok=True)
-    env = project_env(
-        DATABASE_URL=database_url,
-        ATTUNE_VAR_DIR=str(style_var),
-        ATTUNE_ADAPTER_ROOT=str(adapter_root),
-        ATTUNE_SERVING_KEY=KEY,
-        ATTUNE_SERVING_PORT=str(port),
-        ATTUNE_SERVING_MAX_WAIT_MS="30",
+    with django_db_blocker.unblock(), serving_process(
+        style_var, KEY, settings.SECRET_KEY, ATTUNE_SERVING_MAX_WAIT_MS="30",
         ATTUNE_SERVING_DEFAULT_MAX_TOKENS="24",
-        ATTUNE_SERVING_THREADS="1",
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,
-        ATTUNE_LOG_LEVEL="WARNING",
-    )
-    env.pop("ATTUNE_BASE_MODEL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workers.serving"], cwd=ROOT, env=env, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process)
-        yield Serving(url, style_var, adapter_root, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        with django_db_blocker.unblock():
-            wait_for_other_sessions_to_close()  # so the test database can be dropped
+    ) as (url, adapter_root):  # fmt: skip
+        yield Serving(url, style_var, adapter_root)
 
 
 @pytest.fixture
