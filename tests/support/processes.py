@@ -75,3 +75,19 @@ def wait_for_other_sessions_to_close(timeout: float = 10.0) -> None:
             if cursor.fetchone()[0] == 0:
                 return
             time.sleep(0.1)
+
+
+def imports_torch(*modules: str, code: str = "") -> bool:
+    """Whether a fresh Django process that runs ``code`` and imports ``modules`` has torch
+    loaded (the web side must not); fails the test with its stderr when the process fails."""
+    script = (
+        f"import sys, django; django.setup(); {code}\n"
+        + "".join(f"import {module}\n" for module in modules)
+        + "print('torch loaded' if 'torch' in sys.modules else 'torch-free')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=project_env(), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1] != "torch-free"

@@ -3,9 +3,6 @@ the map and a user's similar users; ``/api/collab/me`` and one's own embedding r
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -13,7 +10,7 @@ from apps.accounts.services import create_client_app, end_user_for
 from apps.collab import store
 from apps.collab.models import CollabModelVersion, UserEmbedding
 from tests.support.factories import ComparisonFactory, UserFactory
-from tests.support.processes import ROOT, project_env
+from tests.support.processes import imports_torch
 
 pytestmark = pytest.mark.django_db
 
@@ -176,18 +173,11 @@ def test_collab_endpoints_are_in_the_schema(client_for, user):
 
 
 def test_the_web_side_of_collab_imports_no_torch():
-    code = (
-        "import sys, django; django.setup();"
-        "import apps.collab.api.views, apps.collab.selectors, apps.collab.services,"
-        " apps.collab.reranking, apps.collab.tasks, apps.collab.store, apps.adapters.coefficients;"
-        "print('torch loaded' if 'torch' in sys.modules else 'torch-free')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=project_env(),
-        capture_output=True, text=True, timeout=120,
+    assert not imports_torch(
+        "apps.collab.api.views", "apps.collab.selectors", "apps.collab.services",
+        "apps.collab.reranking", "apps.collab.tasks", "apps.collab.store",
+        "apps.adapters.coefficients",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "torch-free"
 
 
 def test_a_version_whose_files_are_gone_degrades_without_errors(client_for, user, other_user):

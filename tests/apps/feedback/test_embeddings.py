@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from pgvector.django import CosineDistance
@@ -12,27 +9,17 @@ from pgvector.django import CosineDistance
 from apps.common.embeddings import embed_pending
 from apps.feedback.models import Comparison, Interaction
 from apps.personas.models import PersonaProfile
-from attune.celery import app as celery_app
 from tests.support.factories import InteractionFactory, PersonaFactory
-from tests.support.processes import ROOT, project_env
+from tests.support.processes import imports_torch
 
 pytestmark = pytest.mark.django_db
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.fixture
-def eager_celery():
-    """Tasks run in-process when sent (for this test only), errors raised."""
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
-
-
 @pytest.mark.slow
 def test_a_created_interaction_is_embedded_after_commit(
-    client_for, user, eager_celery, django_capture_on_commit_callbacks
+    client_for, user, eager_celery_raising, django_capture_on_commit_callbacks
 ):
     client = client_for(user)
     prompts = ["The city council voted to extend the tram line.",
@@ -105,15 +92,7 @@ def test_the_default_model_resolves_to_the_bundled_wheel():
 
 
 def test_the_feedback_web_side_does_not_import_torch():
-    code = (
-        "import sys, django; django.setup();"
-        "import apps.feedback.api.views, apps.feedback.api.export, apps.personas.api.views,"
-        " apps.privacy.api.views, apps.common.tasks, apps.feedback.services;"
-        "print('torch loaded' if 'torch' in sys.modules else 'torch-free')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=project_env(), capture_output=True,
-        text=True, timeout=120,
+    assert not imports_torch(
+        "apps.feedback.api.views", "apps.feedback.api.export", "apps.personas.api.views",
+        "apps.privacy.api.views", "apps.common.tasks", "apps.feedback.services",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "torch-free"

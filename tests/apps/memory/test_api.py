@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from apps.memory.models import MemoryEntry
 from tests.support.factories import EditFactory, InteractionFactory
-from tests.support.processes import ROOT, project_env
+from tests.support.processes import imports_torch
 
 pytestmark = pytest.mark.django_db
 
@@ -145,18 +142,10 @@ def test_every_memory_endpoint_is_documented_with_examples(client_for, user):
 
 
 def test_the_memory_web_side_does_not_import_torch():
-    code = (
-        "import sys, django; django.setup();"
-        "import apps.memory.api.views, apps.memory.services, apps.memory.selectors,"
-        " apps.memory.tasks, apps.memory.llm, apps.feedback.services;"
-        "print('torch loaded' if 'torch' in sys.modules else 'torch-free')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=project_env(), capture_output=True,
-        text=True, timeout=120,
+    assert not imports_torch(
+        "apps.memory.api.views", "apps.memory.services", "apps.memory.selectors",
+        "apps.memory.tasks", "apps.memory.llm", "apps.feedback.services",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "torch-free"
 
 
 def test_services_refuse_a_preference_over_the_limit_with_a_clear_error(user, settings):
