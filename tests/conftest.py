@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from attune.celery import app as celery_app
 from tests.support.factories import UserFactory
 
 
@@ -39,3 +40,18 @@ def client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture
+def eager_celery():
+    """Celery tasks run in-process when sent (retries included), errors stored on the result."""
+    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def eager_celery_raising(eager_celery):
+    """As ``eager_celery``, and a task's error is raised where it was sent."""
+    celery_app.conf.task_eager_propagates = True

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from attune.celery import app as celery_app
 from tests.support.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,15 +67,6 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
-
-
-@pytest.fixture
-def eager_celery():
-    """Celery tasks (the edit's preference inference, embeddings) run in the server's thread."""
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 def make_user(**fields: object):

@@ -10,20 +10,10 @@ import pytest
 from apps.adapters.models import FitJob
 from apps.adapters.tasks import check_fit_trigger, fit_job
 from apps.feedback.models import Edit
-from attune.celery import app as celery_app
 from tests.apps.adapters.conftest import give_pairs
 from tests.support.factories import InteractionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery():
-    """Tasks run in-process when sent, errors raised."""
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 @pytest.fixture
@@ -56,7 +46,7 @@ def post_edit(client, user, edited: str = "- short\n- bullets") -> dict:
 
 
 def test_crossing_the_threshold_queues_exactly_one_fit(
-    client_for, user, settings, eager_celery, gpu_sends, memory_calls,
+    client_for, user, settings, eager_celery_raising, gpu_sends, memory_calls,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     assert settings.ATTUNE_FIT_TRIGGER_PAIRS == 16
@@ -87,7 +77,7 @@ def test_crossing_the_threshold_queues_exactly_one_fit(
 
 
 def test_the_next_fit_counts_pairs_after_the_last_one(
-    client_for, user, settings, eager_celery, gpu_sends, memory_calls,
+    client_for, user, settings, eager_celery_raising, gpu_sends, memory_calls,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     settings.ATTUNE_FIT_TRIGGER_PAIRS = 3
@@ -108,7 +98,7 @@ def test_the_next_fit_counts_pairs_after_the_last_one(
 
 
 def test_decided_comparisons_are_pairs_and_ties_are_not(
-    client_for, user, settings, eager_celery, gpu_sends, monkeypatch,
+    client_for, user, settings, eager_celery_raising, gpu_sends, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     monkeypatch.setattr("apps.feedback.services.schedule_embedding", lambda model: None)

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from attune.celery import app as celery_app
-
 
 @dataclass
 class ChatServer:
@@ -79,12 +77,3 @@ def llm_settings(settings, chat_server):
     settings.ATTUNE_LLM_API_KEY = "sk-test"
     settings.ATTUNE_LLM_TIMEOUT_SECONDS = 0.5
     return settings
-
-
-@pytest.fixture
-def eager_celery():
-    """Tasks run in-process when sent (retries included), errors stored on the result."""
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
