@@ -138,6 +138,14 @@ def fail_job(job_id: int, error: str) -> None:
     )
 
 
+def _succeed(job: FitJob) -> None:
+    """Mark a (locked) job finished successfully."""
+    job.status = FitJob.Status.SUCCEEDED
+    job.progress = 1.0
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "progress", "finished_at"])
+
+
 def _activate(version: AdapterVersion) -> None:
     AdapterVersion.objects.filter(
         user_id=version.user_id, status=AdapterVersion.Status.ACTIVE
@@ -163,10 +171,7 @@ def record_adapter(job: FitJob, promote: bool, **fields: object) -> AdapterVersi
     )
     if promote:
         _activate(version)
-    locked.status = FitJob.Status.SUCCEEDED
-    locked.progress = 1.0
-    locked.finished_at = timezone.now()
-    locked.save(update_fields=["status", "progress", "finished_at"])
+    _succeed(locked)
     return version
 
 
@@ -183,10 +188,7 @@ def record_vector(job: FitJob, **fields: object) -> PreferenceVector:
     vector = PreferenceVector.objects.create(
         fit_job=locked, version=(latest.version + 1) if latest else 1, **fields
     )
-    locked.status = FitJob.Status.SUCCEEDED
-    locked.progress = 1.0
-    locked.finished_at = timezone.now()
-    locked.save(update_fields=["status", "progress", "finished_at"])
+    _succeed(locked)
     return vector
 
 
