@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from django.conf import settings
@@ -56,7 +57,7 @@ class UserMemory:
     written_by_user: np.ndarray
     preferences: tuple[str, ...]
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         arrays = self.ids.nbytes + self.vectors.nbytes + self.written_by_user.nbytes
         return arrays + sum(len(text) + 56 for text in self.preferences)
@@ -68,6 +69,7 @@ class MemoryCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._users: OrderedDict[int, UserMemory] = OrderedDict()
+        self._bytes = 0  # sum of the cached memories' nbytes
         self._lock = threading.Lock()
         self.loads = 0
         self.extensions = 0
@@ -90,18 +92,21 @@ class MemoryCache:
         with self._lock:
             self.extensions += extended
             self.loads += not extended
+            if (replaced := self._users.pop(user_id, None)) is not None:
+                self._bytes -= replaced.nbytes
             self._users[user_id] = memory
-            self._users.move_to_end(user_id)
-            while len(self._users) > 1 and self.size() > self.max_bytes:
-                self._users.popitem(last=False)
+            self._bytes += memory.nbytes
+            while len(self._users) > 1 and self._bytes > self.max_bytes:
+                self._bytes -= self._users.popitem(last=False)[1].nbytes
         return memory
 
     def size(self) -> int:
-        return sum(m.nbytes for m in self._users.values())
+        return self._bytes
 
     def clear(self) -> None:
         with self._lock:
             self._users.clear()
+            self._bytes = 0
 
 
 def current_stamp(user_id: int) -> tuple[int, int]:

@@ -139,3 +139,17 @@ def test_the_cached_memory_follows_every_change_of_the_users_entries(user, other
     assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk, closer.pk]
     MemoryEntry.objects.filter(user=user).delete()  # bulk delete, as "delete my data" does
     assert nearest(user, QUERY) == []
+
+
+def test_the_cache_keeps_the_most_recent_users_within_its_byte_bound(user, other_user):
+    from apps.memory.cache import MemoryCache
+
+    entry(user, "brief", 0.1)
+    entry(other_user, "casual", 0.1)
+    cache = MemoryCache(max_bytes=1)  # room for one user's memory at most
+    first = cache.get(user.pk)
+    assert cache.size() == first.nbytes > 0
+    second = cache.get(other_user.pk)
+    assert cache.size() == second.nbytes  # the least recently used user went
+    cache.get(user.pk)
+    assert cache.loads == 3 and cache.size() == first.nbytes
