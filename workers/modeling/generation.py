@@ -13,11 +13,11 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from workers.modeling.prompting import (
-    RESPONSE_TOKEN,
     Preference,
     as_tags,
     build_instruction,
     build_prompt,
+    is_style_tokenizer,
 )
 
 
@@ -29,11 +29,6 @@ class GenerationRequest:
     context_text: str
     preference: Preference = None
     source: str | None = None
-
-
-def is_style_tokenizer(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """Whether the tokenizer is the built-in style model's (it knows the response marker)."""
-    return RESPONSE_TOKEN in tokenizer.get_vocab()
 
 
 def uses_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:

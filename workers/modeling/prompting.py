@@ -9,6 +9,7 @@ preference as a readable phrase.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from workers.world.preferences import phrase_to_style, style_to_phrase
 from workers.world.renderer import TASKS
@@ -23,6 +24,11 @@ TASK_INSTRUCTIONS: dict[str, str] = {
 }
 Preference = Mapping[str, str] | str | None
 """A preference as tags (a partial style), as a phrase, or none (the model's default style)."""
+
+
+def is_style_tokenizer(tokenizer: Any) -> bool:
+    """Whether the tokenizer is the built-in style model's (it knows the response marker)."""
+    return RESPONSE_TOKEN in tokenizer.get_vocab()
 
 
 def task_token(task: str) -> str:

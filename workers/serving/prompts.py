@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.modeling.prompting import RESPONSE_TOKEN, build_prompt
+from workers.modeling.prompting import build_prompt, is_style_tokenizer
 from workers.world.preferences import phrase_to_style
 
 Message = Mapping[str, str]
@@ -47,10 +47,6 @@ def system_prompt(context: UserContext) -> str:
     if context.preference:
         parts.append(f"The user's writing preference: {context.preference}. Follow it.")
     return "\n\n".join(parts)
-
-
-def is_style_tokenizer(tokenizer: Any) -> bool:
-    return RESPONSE_TOKEN in tokenizer.get_vocab()
 
 
 def style_request(messages: Sequence[Message], context: UserContext) -> tuple[str, str, dict]:

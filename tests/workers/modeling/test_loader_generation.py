@@ -16,10 +16,9 @@ from workers.modeling.generation import (
     format_prompt,
     generate_text,
     generate_texts,
-    is_style_tokenizer,
 )
 from workers.modeling.loader import load_base_model, resolve_model_path
-from workers.modeling.prompting import build_prompt
+from workers.modeling.prompting import build_prompt, is_style_tokenizer
 from workers.modeling.style_lm import style_lm_dir
 
 CHAT_TEMPLATE = (
