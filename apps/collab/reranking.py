@@ -19,25 +19,22 @@ from apps.collab import selectors, store
 from apps.collab.models import CollabModelVersion
 
 log = logging.getLogger(__name__)
-_models: dict[tuple[int, str], Any] = {}
-_load_lock = threading.Lock()
 _score_lock = threading.Lock()
+
+
+def _load_reward_model(version: CollabModelVersion) -> Any:
+    from apps.collab.training import device
+    from workers.collab.reward_artifacts import load_reward_model
+
+    return load_reward_model(store.version_dir(version) / store.REWARD, device=device())
+
+
+_reward_models = store.NewestVersionCache(_load_reward_model)
 
 
 def reward_model(version: CollabModelVersion) -> Any:
     """The version's reward model, loaded on first use and kept while it is the newest asked."""
-    key = (version.pk, version.storage_path)
-    with _load_lock:
-        model = _models.get(key)
-        if model is None:
-            from apps.collab.training import device
-            from workers.collab.reward_artifacts import load_reward_model
-
-            path = store.version_dir(version) / store.REWARD
-            model = load_reward_model(path, device=device())
-            _models.clear()
-            _models[key] = model
-        return model
+    return _reward_models.get(version)
 
 
 def _fallback_vector(version: CollabModelVersion) -> np.ndarray:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 from django.conf import settings
 
 from apps.collab.models import CollabModelVersion
+
+T = TypeVar("T")
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 EMBEDDINGS = "embeddings"
@@ -90,17 +94,27 @@ def load_embeddings(path: Path) -> EmbeddingsArtifact:
     )
 
 
-_cache: dict[tuple[int, str], EmbeddingsArtifact] = {}
-_lock = threading.Lock()
+class NewestVersionCache(Generic[T]):
+    """One artifact per process, loaded once: the one of the newest version asked for (a new
+    version replaces it); thread-safe."""
+
+    def __init__(self, load: Callable[[CollabModelVersion], T]) -> None:
+        self._load = load
+        self._key: tuple[int, str] | None = None
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self, version: CollabModelVersion) -> T:
+        key = (version.pk, version.storage_path)
+        with self._lock:
+            if self._key != key or self._value is None:
+                self._value, self._key = self._load(version), key
+            return self._value
+
+
+_embeddings = NewestVersionCache(lambda version: load_embeddings(version_dir(version) / EMBEDDINGS))
 
 
 def embeddings_of(version: CollabModelVersion) -> EmbeddingsArtifact:
     """The version's embeddings artifact, loaded once per process (the newest one is kept)."""
-    key = (version.pk, version.storage_path)
-    with _lock:
-        found = _cache.get(key)
-        if found is None:
-            found = load_embeddings(version_dir(version) / EMBEDDINGS)
-            _cache.clear()
-            _cache[key] = found
-        return found
+    return _embeddings.get(version)
