@@ -18,9 +18,9 @@ import numpy as np
 
 from apps.memory.cipher import Neighbor, condition, rank
 from apps.memory.inference import OfflineBackend, Usage, count_tokens
-from workers.world.preferences import style_to_phrase
-from workers.world.simulated_users import SimulatedUser, UserResponse
-from workers.world.sources import Context
+from core.world.preferences import style_to_phrase
+from core.world.simulated_users import SimulatedUser, UserResponse
+from core.world.sources import Context
 
 LEARN_FROM = 5
 """Edits that explore-then-exploit and continual learning infer from; ICL's examples."""

@@ -30,16 +30,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
+from core.dimensions import dimension
+from core.prompting import build_prompt
+from core.world.detectors import detect_style
+from core.world.renderer import TASKS, render
+from core.world.simulated_users import SimulatedUser
+from core.world.sources import SOURCE_NAMES, Context, make_context
+from core.world.styles import default_style
 from workers.adapters.compose import Component, compose, preference_vector
-from workers.adapters.dimensions import dimension
 from workers.adapters.fit import DEFAULT_FIT, FitSettings, PreferencePair, fit_dpo
 from workers.adapters.vectors import DEFAULT_VECTOR_FIT, dimension_pairs, swapped
-from workers.modeling.prompting import build_prompt
-from workers.world.detectors import detect_style
-from workers.world.renderer import TASKS, render
-from workers.world.simulated_users import SimulatedUser
-from workers.world.sources import SOURCE_NAMES, Context, make_context
-from workers.world.styles import default_style
 
 USER_STYLE = {"length": "short", "format": "bullets"}
 SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)

@@ -2,7 +2,7 @@
 
 ``./attune bench cipher [--users FILE.json] [--rounds 200] [--seeds 3] [--task summarize]
 [--plot cipher.png] [--agent style-lm|renderer]`` runs every simulated user of the population
-(default ``workers/world/populations/default.json``) for ``--rounds`` rounds, with context sources
+(default ``core/world/populations/default.json``) for ``--rounds`` rounds, with context sources
 sampled evenly (a balanced, shuffled sequence; the same contexts for every method and user of a
 seed). Each round the agent writes for the context, conditioned on the method's preference; the
 user accepts or edits, and the cost is the word-level edit distance. The agent is the offline style
@@ -29,11 +29,11 @@ from tqdm import tqdm
 
 from apps.memory.inference import Usage
 from bench._cipher_methods import METHODS, Method, Round
-from workers.world.preferences import phrase_to_style, style_to_phrase
-from workers.world.renderer import TASKS, render
-from workers.world.simulated_users import DEFAULT_POPULATION, SimulatedUser, load_population
-from workers.world.sources import SOURCE_NAMES, Context, make_context
-from workers.world.styles import full_style
+from core.world.preferences import phrase_to_style, style_to_phrase
+from core.world.renderer import TASKS, render
+from core.world.simulated_users import DEFAULT_POPULATION, SimulatedUser, load_population
+from core.world.sources import SOURCE_NAMES, Context, make_context
+from core.world.styles import full_style
 
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 Request = tuple[Context, str, str]
@@ -88,7 +88,7 @@ class StyleModelAgent(Agent):
         super().__init__()
         import torch
 
-        from workers import config
+        from core import config
         from workers.modeling.loader import load_base_model
 
         torch.set_num_threads(threads)

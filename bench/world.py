@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workers import config as attune_config
+from core import config as attune_config
+from core.world.detectors import detect_style, fact_retention, style_matches
+from core.world.renderer import TASKS, kept_facts, render
+from core.world.sources import sample_context
+from core.world.styles import ATTRIBUTE_NAMES, default_style, random_style
 from workers.modeling.generation import GenerationRequest, generate_texts
 from workers.modeling.loader import load_base_model
 from workers.modeling.style_corpus import Example, heldout_example
@@ -31,10 +35,6 @@ from workers.modeling.style_lm import (
     set_threads,
     style_lm_dir,
 )
-from workers.world.detectors import detect_style, fact_retention, style_matches
-from workers.world.renderer import TASKS, kept_facts, render
-from workers.world.sources import sample_context
-from workers.world.styles import ATTRIBUTE_NAMES, default_style, random_style
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

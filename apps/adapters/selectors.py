@@ -134,7 +134,7 @@ def active_vectors() -> QuerySet[PreferenceVector]:
     return PreferenceVector.objects.filter(is_active=True)
 
 
-def coefficients(user: User) -> dict[str, float]:
+def etas(user: User) -> dict[str, float]:
     """The user's η by vector name, for the active vectors. A vector the user has no η for,
     and too little evidence to fit one, gets the collaborative starting η of CoPL (apps.collab)
     when there is one; else it is missing (counts as 0)."""
@@ -142,7 +142,7 @@ def coefficients(user: User) -> dict[str, float]:
     rows = PreferenceCoefficient.objects.filter(user=user, vector_name__in=names)
     etas = {row.vector_name: row.eta for row in rows}
     if missing := names - set(etas):
-        from apps.adapters.coefficients import starting_coefficients
+        from apps.adapters.etas import starting_etas
 
-        etas.update(starting_coefficients(user, missing))
+        etas.update(starting_etas(user, missing))
     return etas

@@ -222,7 +222,7 @@ def roll_back(user: User) -> AdapterVersion | None:
     return previous
 
 
-def set_coefficients(
+def set_etas(
     user: User, etas: Mapping[str, float], origin: str = PreferenceCoefficient.Origin.USER
 ) -> dict[str, float]:
     """Set the user's η for the named vectors (others keep theirs); returns all of them."""
@@ -230,4 +230,4 @@ def set_coefficients(
         PreferenceCoefficient.objects.update_or_create(
             user=user, vector_name=name, defaults={"eta": float(eta), "origin": origin}
         )
-    return selectors.coefficients(user)
+    return selectors.etas(user)

@@ -23,6 +23,7 @@ from apps.accounts.models import User
 from apps.collab import coldstart, pairs, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
 from apps.personas.models import PersonaProfile
+from core.errors import ArtifactError
 
 log = logging.getLogger(__name__)
 How = Literal["trained", "adapted", "persona", "none"]
@@ -96,6 +97,16 @@ def namespace_filter(user: User, prefix: str = "user__") -> Q:
     return Q(**{f"{prefix}client_app_id": user.client_app_id})
 
 
+def version_files(version: CollabModelVersion) -> store.VersionFiles:
+    """The checked files of a trained version (raises :class:`ArtifactError`)."""
+    return store.VersionFiles(store.version_dir(version))
+
+
+def population_embedding(version: CollabModelVersion) -> np.ndarray:
+    """The population's mean taste: the normalized mean of every trained user's embedding."""
+    return coldstart.normalize(store.embeddings_of(version).users.mean(axis=0))
+
+
 def trained_row(user: User, version: CollabModelVersion) -> UserEmbedding | None:
     return UserEmbedding.objects.filter(version=version, user=user).first()
 
@@ -110,7 +121,7 @@ def adapted_embedding(user: User, version: CollabModelVersion) -> coldstart.Adap
         return None
     try:
         artifact = store.embeddings_of(version)
-    except (store.ArtifactError, OSError) as err:
+    except (ArtifactError, OSError) as err:
         log.warning("CoPL %s: cannot adapt user %s: %s", version.label, user.pk, err)
         return None
     return coldstart.adapt(
@@ -229,7 +240,7 @@ def _own_etas(user_ids: Iterable[int]) -> dict[int, dict[str, float]]:
     return found
 
 
-def starting_coefficients(user: User) -> dict[str, float]:
+def starting_etas(user: User) -> dict[str, float]:
     """Starting η per preference vector for ``user`` from the nearest trained users: the
     softmax(cosine / tau)-weighted mean over the ``ATTUNE_COPL_NEIGHBORS`` nearest (the user
     themself included when trained) of each neighbour's η, where a neighbour's η is the value

@@ -8,6 +8,7 @@ row, rewrites its own folder and never creates a second version.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.collab import pairs, selectors, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
+from core.errors import ArtifactError
 
 LOCK_KEY = 0x436F504C  # "CoPL": one training request at a time
 Status = CollabModelVersion.Status
@@ -149,6 +151,14 @@ def _activate(run: CollabModelVersion) -> None:
     run.save(update_fields=["status", "activated_at"])
 
 
+def fresh_version_files(run: CollabModelVersion) -> store.VersionFiles:
+    """The run's folder, emptied of an earlier attempt of the same run (not created)."""
+    folder = store.folder_for(run.version)
+    if folder.exists():
+        shutil.rmtree(folder)
+    return store.VersionFiles(folder)
+
+
 @transaction.atomic
 def record_result(
     version_id: int, rows: Sequence[EmbeddingRow], **fields: object
@@ -197,7 +207,7 @@ def activate(run: CollabModelVersion) -> CollabModelVersion:
         raise Conflict(f"Only a trained version can be activated; {run.label} is {run.status}.")
     try:
         store.version_dir(run)
-    except store.ArtifactError as err:
+    except ArtifactError as err:
         raise Conflict(str(err)) from err
     _lock()
     _activate(run)

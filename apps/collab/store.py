@@ -10,27 +10,20 @@ The web side reads the embeddings with ``safetensors.numpy`` (no torch), cached 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import numpy as np
 from django.conf import settings
 
 from apps.collab.models import CollabModelVersion
-
-T = TypeVar("T")
+from core.caching import NewestVersionCache
+from core.errors import ArtifactError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 EMBEDDINGS = "embeddings"
 REWARD = "reward"
-
-
-class ArtifactError(ValueError):
-    """A version's files are missing, outside the store, or not what they should be."""
 
 
 def root() -> Path:
@@ -40,6 +33,26 @@ def root() -> Path:
 def folder_for(version_number: int) -> Path:
     """The folder of version ``version_number`` (not created)."""
     return root() / f"v{version_number:04d}"
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """The files of one version: ``embeddings/`` and ``reward/`` in its folder."""
+
+    folder: Path
+
+    @property
+    def embeddings(self) -> Path:
+        return self.folder / EMBEDDINGS
+
+    @property
+    def reward(self) -> Path:
+        return self.folder / REWARD
+
+    @property
+    def storage_path(self) -> str:
+        """The folder relative to the store's root (what the version records)."""
+        return str(self.folder.relative_to(root()))
 
 
 def version_dir(version: CollabModelVersion) -> Path:
@@ -92,24 +105,6 @@ def load_embeddings(path: Path) -> EmbeddingsArtifact:
         responses=tensors["responses"].astype(np.float32),
         chosen_edges=tensors["chosen_edges"].astype(np.int64).reshape(-1, 2),
     )
-
-
-class NewestVersionCache(Generic[T]):
-    """One artifact per process, loaded once: the one of the newest version asked for (a new
-    version replaces it); thread-safe."""
-
-    def __init__(self, load: Callable[[CollabModelVersion], T]) -> None:
-        self._load = load
-        self._key: tuple[int, str] | None = None
-        self._value: T | None = None
-        self._lock = threading.Lock()
-
-    def get(self, version: CollabModelVersion) -> T:
-        key = (version.pk, version.storage_path)
-        with self._lock:
-            if self._key != key or self._value is None:
-                self._value, self._key = self._load(version), key
-            return self._value
 
 
 _embeddings = NewestVersionCache(lambda version: load_embeddings(version_dir(version) / EMBEDDINGS))

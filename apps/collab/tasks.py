@@ -12,8 +12,8 @@ from celery import shared_task
     max_retries=3,
 )
 def train(self, version_id: int) -> dict[str, object]:  # noqa: ANN001
-    """Train CoPL's GNN and reward model and activate the version (see apps.collab.training)."""
-    from apps.collab.training import run_training
+    """Train CoPL's GNN and reward model and activate the version (see workers.collab.jobs)."""
+    from workers.collab.jobs import run_training
 
     def progress(fraction: float, stage: str, loss: float | None) -> None:
         self.update_state(

@@ -19,10 +19,10 @@ from apps.accounts.models import User
 from apps.adapters.services import schedule_fit_check
 from apps.common.embeddings import schedule_embedding
 from apps.common.errors import ReferenceNotFound
-from apps.common.text import DiffOp, word_diff, word_levenshtein, words
 from apps.feedback import selectors
 from apps.feedback.models import Comparison, Edit, Interaction, Rating
 from apps.memory.services import schedule_inference
+from core.text import DiffOp, word_diff, word_levenshtein, words
 
 
 def flatten_messages(messages: Sequence[dict[str, str]]) -> str:

@@ -10,8 +10,6 @@ proves the caller is Attune's web process.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import json
 from collections.abc import Iterator
@@ -20,16 +18,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from apps.generation.errors import GenerationError, unavailable
-
-GENERATE_PATH = "/internal/generate"
-
-
-def serving_key() -> str:
-    """The key the web process and the serving process share."""
-    if settings.ATTUNE_SERVING_KEY:
-        return settings.ATTUNE_SERVING_KEY
-    return hmac.new(settings.SECRET_KEY.encode(), b"attune-serving", hashlib.sha256).hexdigest()
+from core.errors import GenerationError, unavailable
+from core.serving import GENERATE_PATH, GenerateRequest, serving_key
 
 
 class EventStream:
@@ -53,14 +43,15 @@ class EventStream:
         self._connection.close()
 
 
-def open_stream(payload: dict[str, Any]) -> EventStream:
+def open_stream(request: GenerateRequest) -> EventStream:
     """Send one generation to the serving process; raises :class:`GenerationError` when it
     refuses the request (its status and message) or cannot be reached (503)."""
     url = urlsplit(settings.ATTUNE_SERVING_URL)
     connection = http.client.HTTPConnection(
         url.hostname or "127.0.0.1", url.port or 80, timeout=settings.ATTUNE_SERVING_TIMEOUT
     )
-    body = json.dumps(payload).encode()
+    body = json.dumps(request.to_payload()).encode()
+    key = serving_key(settings.SECRET_KEY, settings.ATTUNE_SERVING_KEY)
     try:
         connection.request(
             "POST",
@@ -68,7 +59,7 @@ def open_stream(payload: dict[str, Any]) -> EventStream:
             body=body,
             headers={
                 "Content-Type": "application/json",
-                "Authorization": f"Bearer {serving_key()}",
+                "Authorization": f"Bearer {key}",
             },
         )
         response = connection.getresponse()

@@ -2,7 +2,7 @@
 
 :func:`parse_request` reads an OpenAI ``/v1/chat/completions`` body; :func:`check` validates the
 same fields when the web UI calls the service directly. Every problem raises
-:class:`apps.generation.errors.GenerationError` naming the parameter (400), or 404 for an
+:class:`core.errors.GenerationError` naming the parameter (400), or 404 for an
 unknown model.
 """
 
@@ -14,10 +14,9 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.generation.errors import GenerationError, bad_param
+from core.errors import GenerationError, bad_param
+from core.serving import BASE_MODEL, PERSONALIZED_MODEL, GenerationParams
 
-PERSONALIZED_MODEL = "attune"
-BASE_MODEL = "attune-base"
 MODELS = {
     PERSONALIZED_MODEL: "the base model personalized for the calling user (adapter, preference "
     "vectors, CIPHER memory, persona)",
@@ -43,35 +42,6 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "prediction": (None,),
 }
 IGNORED = {"user", "safety_identifier", "metadata", "store", "service_tier", "prompt_cache_key"}
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Everything that decides one generation besides the user and the messages."""
-
-    model: str = PERSONALIZED_MODEL
-    max_tokens: int | None = None
-    temperature: float = 1.0
-    top_p: float = 1.0
-    n: int = 1
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    @property
-    def personalized(self) -> bool:
-        return self.model == PERSONALIZED_MODEL
-
-    def as_payload(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "n": self.n,
-            "stop": list(self.stop),
-            "seed": self.seed,
-            "personalize": self.personalized,
-        }
 
 
 @dataclass(frozen=True)
@@ -196,17 +166,20 @@ def check(
     stop: Any = None,
     seed: Any = None,
 ) -> GenerationParams:
-    """Validated generation parameters (None means OpenAI's default)."""
+    """Validated generation parameters (None keeps :class:`GenerationParams`' default)."""
+    model = check_model(model)
     limit = settings.ATTUNE_SERVING_MAX_TOKENS
-    return GenerationParams(
-        model=check_model(model),
-        max_tokens=None if max_tokens is None else _integer("max_tokens", max_tokens, 1, limit),
-        temperature=1.0 if temperature is None else _number("temperature", temperature, 0, 2),
-        top_p=1.0 if top_p is None else _number("top_p", top_p, 0, 1),
-        n=1 if n is None else _integer("n", n, 1, settings.ATTUNE_SERVING_MAX_N),
-        stop=check_stop(stop),
-        seed=None if seed is None else _integer("seed", seed, -(2**63), 2**63 - 1),
-    )
+    checks = {
+        "max_tokens": lambda v: _integer("max_tokens", v, 1, limit),
+        "temperature": lambda v: _number("temperature", v, 0, 2),
+        "top_p": lambda v: _number("top_p", v, 0, 1),
+        "n": lambda v: _integer("n", v, 1, settings.ATTUNE_SERVING_MAX_N),
+        "seed": lambda v: _integer("seed", v, -(2**63), 2**63 - 1),
+    }
+    given = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "n": n,
+             "seed": seed}  # fmt: skip
+    values = {name: checks[name](v) for name, v in given.items() if v is not None}
+    return GenerationParams(model=model, stop=check_stop(stop), **values)
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -251,7 +224,7 @@ def parse_request(body: Any) -> ChatRequest:
 
 def models() -> list[dict[str, Any]]:
     """The model list of ``GET /v1/models``."""
-    from workers import config
+    from core import config
 
     return [
         {

@@ -7,60 +7,14 @@ torch there. Torch-free to import.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 
 from apps.accounts.models import User
 from apps.adapters import selectors as adapter_selectors
 from apps.feedback.services import flatten_messages
 from apps.memory.models import MemoryEntry
 from apps.personas.selectors import persona_of
-
-
-@dataclass(frozen=True)
-class AdapterRef:
-    label: str
-    path: str
-    base_model: str
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class VectorRef:
-    name: str
-    version: int
-    positive_path: str
-    negative_path: str
-    base_model: str
-    fingerprint: str
-    eta: float
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The personalization of one request (empty for the base model)."""
-
-    user_id: int
-    personalized: bool
-    adapter: AdapterRef | None = None
-    vectors: tuple[VectorRef, ...] = ()
-    preference: str = ""
-    memory_ids: tuple[int, ...] = ()
-    persona: str = ""
-
-    @property
-    def coefficients(self) -> dict[str, float]:
-        return {v.name: v.eta for v in self.vectors}
-
-    def weights_key(self) -> str:
-        """Names the composed weights: the adapter version and each (vector, version, η)."""
-        data = {
-            "adapter": asdict(self.adapter) if self.adapter else None,
-            "vectors": sorted((v.name, v.version, v.eta) for v in self.vectors),
-        }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+from core.serving import AdapterRef, Plan, VectorRef
 
 
 def persona_text(text: str, attributes: Mapping[str, object] | None = None) -> str:
@@ -86,7 +40,7 @@ def weights_for(user: User) -> tuple[AdapterRef | None, tuple[VectorRef, ...]]:
         if active is not None
         else None
     )
-    etas = adapter_selectors.coefficients(user)
+    etas = adapter_selectors.etas(user)
     vectors = tuple(
         VectorRef(
             v.name,

@@ -13,7 +13,7 @@ Stable interface for callers (the API, the web UI)::
     stream.close()              # cancels a generation still running
 
 ``messages`` are OpenAI chat messages (``[{"role": "user", "content": "…"}]``). Every problem
-raises :class:`apps.generation.errors.GenerationError` (``status``, ``message``, ``param``,
+raises :class:`core.errors.GenerationError` (``status``, ``message``, ``param``,
 ``code``): bad parameters 400, unknown model 404, over-long input 400
 (``context_length_exceeded``), serving process down 503. The web process never imports torch:
 generation runs in the serving process (``workers.serving``), which records one
@@ -30,8 +30,9 @@ from apps.accounts.models import User
 from apps.feedback.models import Interaction
 from apps.feedback.services import create_interaction
 from apps.generation import client, params
-from apps.generation.errors import GenerationError, unavailable
-from workers.modeling.prompting import instruction_source
+from core.errors import GenerationError, unavailable
+from core.prompting import instruction_source
+from core.serving import GenerateRequest
 
 
 @dataclass(frozen=True)
@@ -119,18 +120,12 @@ class CompletionStream:
         self._events.close()
 
 
-def _payload(
-    user: User,
-    messages: Sequence[Mapping[str, Any]],
-    checked: params.GenerationParams,
-    stream: bool,
-) -> dict[str, Any]:
-    return {
-        "user_id": user.pk,
-        "messages": params.message_list(messages),
-        "params": checked.as_payload(),
-        "stream": stream,
-    }
+def _request(
+    user: User, messages: Sequence[Mapping[str, Any]], options: Mapping[str, Any], stream: bool
+) -> GenerateRequest:
+    """The checked request for the serving process (raises :class:`GenerationError`)."""
+    checked = params.check(**options)
+    return GenerateRequest(user.pk, tuple(params.message_list(messages)), checked, stream)
 
 
 def generate_stream(
@@ -138,15 +133,13 @@ def generate_stream(
 ) -> CompletionStream:
     """Start a streaming generation (see the module docstring); errors raise here, before any
     event."""
-    checked = params.check(**options)
-    return CompletionStream(client.open_stream(_payload(user, messages, checked, True)))
+    return CompletionStream(client.open_stream(_request(user, messages, options, True)))
 
 
 def generate(user: User, messages: Sequence[Mapping[str, Any]], **options: Any) -> Completion:
     """One finished generation with ``n`` choices (reranked by the user's reward when one
     exists); see the module docstring."""
-    checked = params.check(**options)
-    events = client.open_stream(_payload(user, messages, checked, False))
+    events = client.open_stream(_request(user, messages, options, False))
     for event in CompletionStream(events):
         if isinstance(event, Completion):
             return event

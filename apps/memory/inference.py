@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from workers.world.detectors import detect_style
-from workers.world.preferences import most_represented, phrase_to_style, style_to_phrase
-from workers.world.styles import default_style
+from core.world.detectors import detect_style
+from core.world.preferences import most_represented, phrase_to_style, style_to_phrase
+from core.world.styles import default_style
 
 EditPair = tuple[str, str]
 """An edit as (original, revised) text."""

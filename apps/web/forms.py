@@ -8,9 +8,9 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from workers.modeling.prompting import build_instruction
-from workers.world.renderer import TASKS
-from workers.world.sources import SOURCES
+from core.prompting import build_instruction
+from core.world.renderer import TASKS
+from core.world.sources import SOURCES
 
 TASK_LABELS = {"summarize": "Summarize", "email": "Write an email"}
 SOURCE_CHOICES = [("", "any text"), *((name, spec.label) for name, spec in SOURCES.items())]

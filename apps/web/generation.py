@@ -2,7 +2,7 @@
 
 The UI asks for a text through ``apps.generation.services.generate(user, messages, n=…)``; the
 serving process stores one Interaction per choice and the completion carries their ids. Errors
-(``apps.generation.errors.GenerationError``: bad input, the serving process down) are shown on
+(``core.errors.GenerationError``: bad input, the serving process down) are shown on
 the form. Until that app is
 installed, :func:`is_available` is False and the pages say so instead of offering a button that
 cannot work.
@@ -57,7 +57,7 @@ def is_running() -> bool:
 
 def _error_class() -> type[Exception]:
     try:
-        return importlib.import_module("apps.generation.errors").GenerationError
+        return importlib.import_module("core.errors").GenerationError
     except (ImportError, AttributeError):
         return GenerationFailed
 

@@ -63,5 +63,5 @@ class Slider:
 
 def sliders(user: User) -> list[Slider]:
     """One slider per active preference vector with the user's η (0 where unset)."""
-    etas = adapter_selectors.coefficients(user)
+    etas = adapter_selectors.etas(user)
     return [Slider(v, etas.get(v.name, 0.0)) for v in adapter_selectors.active_vectors()]

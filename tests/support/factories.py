@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 
 from apps.accounts.models import User
-from apps.common.text import word_diff, word_levenshtein
+from core.text import word_diff, word_levenshtein
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -17,11 +17,11 @@ import pytest
 
 from apps.feedback.models import Interaction
 from apps.feedback.services import create_interaction
+from core.prompting import build_instruction
+from core.world.renderer import render
+from core.world.sources import Context
 from tests.support.serving import serving_process
-from workers.modeling.prompting import build_instruction
 from workers.modeling.style_lm import is_built, style_lm_dir
-from workers.world.renderer import render
-from workers.world.sources import Context
 
 SERVING_KEY = "ui-test-serving-key"
 MAX_TOKENS = 24  # the tiny model's text only has to be there (as in tests/apps/generation)

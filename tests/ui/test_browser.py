@@ -13,10 +13,10 @@ import pytest
 
 from apps.feedback.models import Comparison, Interaction, Rating
 from apps.memory.models import MemoryEntry
+from core.world.renderer import render
+from core.world.sources import make_context
 from tests.ui.conftest import log_in, make_user, overflow_px, screenshot
 from tests.ui.generation import ask_for_text, stored_interaction
-from workers.world.renderer import render
-from workers.world.sources import make_context
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

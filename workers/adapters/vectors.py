@@ -14,7 +14,11 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from workers.adapters.dimensions import Dimension
+from core.dimensions import Dimension
+from core.prompting import build_prompt
+from core.world.renderer import TASKS, render
+from core.world.sources import sample_context
+from core.world.styles import default_style
 from workers.adapters.fit import (
     FitResult,
     FitSettings,
@@ -22,10 +26,6 @@ from workers.adapters.fit import (
     Progress,
     fit_dpo,
 )
-from workers.modeling.prompting import build_prompt
-from workers.world.renderer import TASKS, render
-from workers.world.sources import sample_context
-from workers.world.styles import default_style
 
 DEFAULT_VECTOR_FIT = FitSettings(learning_rate=1e-3, epochs=2, sft_weight=0.0)
 """A pole's fit is far gentler than a user adapter's, so that η = 1 means "at the pole": with the

@@ -21,10 +21,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.world.renderer import TASKS, render
+from core.world.sources import SOURCE_NAMES, SOURCES, make_context
+from core.world.styles import Style, attribute, random_style
 from workers.collab.data import PreferencePair, Split
-from workers.world.renderer import TASKS, render
-from workers.world.sources import SOURCE_NAMES, SOURCES, make_context
-from workers.world.styles import Style, attribute, random_style
 
 DEFAULT_GROUPS: tuple[tuple[str, str], ...] = (
     ("format", "bullets"),

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from core.world.renderer import TASKS, render
+from core.world.sources import SOURCE_NAMES, make_context
+from core.world.styles import ATTRIBUTES, default_style, tag_token
 from workers.collab.reward import PersonalizedRewardModel
-from workers.world.renderer import TASKS, render
-from workers.world.sources import SOURCE_NAMES, make_context
-from workers.world.styles import ATTRIBUTES, default_style, tag_token
 
 if TYPE_CHECKING:
     from workers.collab.reward_training import FrozenEncoding

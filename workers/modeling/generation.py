@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from workers.modeling.prompting import (
+from core.prompting import (
     Preference,
     as_tags,
     build_instruction,

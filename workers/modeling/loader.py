@@ -14,7 +14,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from workers import config as attune_config
+from core import config as attune_config
 from workers.modeling.style_lm import ensure_style_lm
 
 

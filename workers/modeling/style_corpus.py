@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from workers.modeling.prompting import build_prompt, special_tokens
-from workers.world.renderer import TASKS, kept_facts, render
-from workers.world.sources import SOURCE_NAMES, Context, make_context
-from workers.world.styles import Style, attribute, default_style, random_style
+from core.prompting import build_prompt, special_tokens
+from core.world.renderer import TASKS, kept_facts, render
+from core.world.sources import SOURCE_NAMES, Context, make_context
+from core.world.styles import Style, attribute, default_style, random_style
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 

@@ -22,7 +22,7 @@ from filelock import FileLock
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from workers import config as attune_config
+from core import config as attune_config
 from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
 
 VERSION = "v1"

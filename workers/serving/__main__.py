@@ -21,7 +21,7 @@ log = logging.getLogger("workers.serving")
 
 def build_local(settings: Any) -> Any:
     import workers.modeling  # noqa: F401  (OMP_WAIT_POLICY before torch)
-    from workers import config
+    from core import config
     from workers.adapters.storage import AdapterStore, base_fingerprint
     from workers.modeling.loader import load_base_model
     from workers.serving.engine import Engine, choose_threads
@@ -51,7 +51,7 @@ def build_local(settings: Any) -> Any:
 
 
 def build_remote(settings: Any) -> Any:
-    from workers import config
+    from core import config
     from workers.adapters.storage import AdapterStore
     from workers.serving.remote import RemoteBackend, RemoteService
     from workers.serving.weights import WeightsProvider
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings
 
-    from apps.generation.client import serving_key
+    from core.serving import serving_key
     from workers.serving.server import ServingHTTPServer
 
     parser = argparse.ArgumentParser(prog="python -m workers.serving", description=__doc__)
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     service = build_remote(settings) if backend == "remote" else build_local(settings)
-    server = ServingHTTPServer((args.host, args.port), service, serving_key())
+    key = serving_key(settings.SECRET_KEY, settings.ATTUNE_SERVING_KEY)
+    server = ServingHTTPServer((args.host, args.port), service, key)
     gc.collect()
     gc.freeze()  # the model and Django stay alive: keep them out of every collection's scan
 

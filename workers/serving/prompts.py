@@ -1,6 +1,6 @@
 """Chat messages plus what Attune knows about the user, as the base model's prompt. Torch-free.
 
-- **The built-in style model** takes tags + task + context (``workers.modeling.prompting``): the
+- **The built-in style model** takes tags + task + context (``core.prompting``): the
   last user message is the context (an instruction line in ``build_instruction``'s words is read
   for the task and the style it asks for); the style tags come from, in rising precedence, the
   persona profile, the CIPHER preference, the client's system messages and the request's own
@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.modeling.prompting import build_prompt, is_style_tokenizer
-from workers.world.preferences import phrase_to_style
+from core.prompting import build_prompt, is_style_tokenizer
+from core.world.preferences import phrase_to_style
 
 Message = Mapping[str, str]
 _INSTRUCTION = re.compile(

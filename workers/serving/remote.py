@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from apps.generation.errors import GenerationError, unavailable
+from core.errors import GenerationError, unavailable
+from core.serving import GenerateRequest
 from workers.adapters.storage import AdapterStore
+from workers.collab.reranking import personalized_scores
 from workers.serving.lora import write_peft
 from workers.serving.prompts import UserContext, system_prompt
-from workers.serving.service import Prepared, ServingService, personalized_scores
+from workers.serving.service import Prepared, ServingService
 from workers.serving.weights import Applied, WeightsProvider
 
 log = logging.getLogger(__name__)
@@ -125,8 +127,9 @@ class RemoteService(ServingService):
         self.remote.ensure_adapter(user_id, name, str(folder))
         return name
 
-    def prepare(self, payload: dict[str, Any]) -> Prepared:
-        user, messages, params, plan = self.load(payload)
+    def prepare(self, request: GenerateRequest) -> Prepared:
+        user, messages, plan = self.load(request)
+        params = request.params
         applied = self.weights.weights(plan)
         model = self.adapter_model(user.pk, plan.weights_key(), applied)
         ours = system_prompt(UserContext(plan.persona, plan.preference))
@@ -134,24 +137,24 @@ class RemoteService(ServingService):
         if ours:
             sent.insert(0, {"role": "system", "content": ours})
         body: dict[str, Any] = {
-            "model": model, "messages": sent, "n": params.get("n", 1),
-            "temperature": params.get("temperature", 1.0), "top_p": params.get("top_p", 1.0),
+            "model": model, "messages": sent, "n": params.n,
+            "temperature": params.temperature, "top_p": params.top_p,
             "stream": True, "stream_options": {"include_usage": True},
         }  # fmt: skip
         for name in ("max_tokens", "stop", "seed"):
-            if params.get(name):
-                body[name] = params[name]
+            if value := getattr(params, name):
+                body[name] = list(value) if name == "stop" else value
         response = self.remote.open_chat(body)  # a refusal answers with the remote's status
         prepared = Prepared(
             f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), user, messages, params,
-            bool(payload.get("stream")), plan, applied, json.dumps(sent), [], 0,
+            request.stream, plan, applied, json.dumps(sent), [], 0,
         )  # fmt: skip
         prepared.response = response  # type: ignore[attr-defined]
         return prepared
 
     def run(self, p: Prepared, write: Any) -> None:
         write(self.start_event(p))
-        n = p.params.get("n", 1)
+        n = p.params.n
         texts, reasons = [""] * n, ["stop"] * n
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         response = p.response  # type: ignore[attr-defined]

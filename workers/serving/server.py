@@ -18,8 +18,8 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
-from apps.generation.client import GENERATE_PATH
-from apps.generation.errors import GenerationError
+from core.errors import GenerationError
+from core.serving import GENERATE_PATH, GenerateRequest
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
@@ -67,9 +67,7 @@ class Handler(BaseHTTPRequestHandler):
                 payload = json.loads(self.rfile.read(length))
             except ValueError as err:
                 raise GenerationError(f"Malformed JSON: {err}") from err
-            if not isinstance(payload, dict) or not isinstance(payload.get("params"), dict):
-                raise GenerationError("Malformed generation request.")
-            self._generate(payload)
+            self._generate(GenerateRequest.from_payload(payload))
         except GenerationError as err:
             self._json(err.status, err.as_dict())
         except Exception:  # before the answer started: a JSON 500, logged here
@@ -79,10 +77,10 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             connections.close_all()  # this thread's database connections
 
-    def _generate(self, payload: dict[str, Any]) -> None:
+    def _generate(self, request: GenerateRequest) -> None:
         close_old_connections()
         service = self.server.service
-        prepared = service.prepare(payload)  # may refuse: answered with its status
+        prepared = service.prepare(request)  # may refuse: answered with its status
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.end_headers()

@@ -20,9 +20,11 @@ from typing import Any
 
 from apps.accounts.models import User
 from apps.feedback.services import flatten_messages
-from apps.generation.errors import GenerationError
-from apps.generation.selectors import Plan, plan_for
+from apps.generation.selectors import plan_for
 from apps.generation.services import record_choices
+from core.errors import GenerationError
+from core.serving import GenerateRequest, GenerationParams, Plan
+from workers.collab.reranking import personalized_scores
 from workers.serving.engine import Engine, Row, RowEvent
 from workers.serving.prompts import UserContext, render_prompt, uses_special_tokens
 from workers.serving.scheduler import Scheduler
@@ -31,16 +33,6 @@ from workers.serving.weights import Applied, WeightsProvider
 log = logging.getLogger(__name__)
 Write = Callable[[dict[str, Any]], None]
 Scorer = Callable[[int, str, list[str]], "list[float] | None"]
-
-
-def personalized_scores(user_id: int, prompt: str, candidates: list[str]) -> list[float] | None:
-    """The user's personalized reward of each candidate (CoPL), or None without a reward model
-    (or before ``apps.collab.reranking`` exists)."""
-    try:
-        from apps.collab.reranking import personalized_scores as scores
-    except ImportError:
-        return None
-    return scores(user_id, prompt, candidates)
 
 
 def rank(
@@ -65,7 +57,7 @@ class Prepared:
     created: int
     user: User
     messages: list[dict[str, str]]
-    params: dict[str, Any]
+    params: GenerationParams
     stream: bool
     plan: Plan
     applied: Applied
@@ -98,22 +90,23 @@ class ServingService:
         self.scorer = scorer
 
     # --- prepare: everything that can refuse the request happens before the answer starts
-    def load(self, payload: dict[str, Any]) -> tuple[User, list[dict[str, str]], dict, Plan]:
-        user = User.objects.filter(pk=payload.get("user_id"), is_active=True).first()
+    def load(self, request: GenerateRequest) -> tuple[User, list[dict[str, str]], Plan]:
+        user = User.objects.filter(pk=request.user_id, is_active=True).first()
         if user is None:
             raise GenerationError("Unknown or inactive user.", status=401, code="invalid_user")
-        messages, params = payload["messages"], payload["params"]
-        return user, messages, params, plan_for(user, messages, params.get("personalize", True))
+        messages = list(request.messages)
+        return user, messages, plan_for(user, messages, request.params.personalized)
 
-    def prepare(self, payload: dict[str, Any]) -> Prepared:
-        user, messages, params, plan = self.load(payload)
+    def prepare(self, request: GenerateRequest) -> Prepared:
+        user, messages, plan = self.load(request)
+        params = request.params
         applied = self.weights.weights(plan)
         tokenizer = self.engine.tokenizer
         prompt = render_prompt(tokenizer, messages, UserContext(plan.persona, plan.preference))
         ids = tokenizer(prompt, add_special_tokens=uses_special_tokens(tokenizer))["input_ids"]
         window = self.engine.context_length
         room = window - len(ids)
-        asked = params.get("max_tokens")
+        asked = params.max_tokens
         if room < 1 or (asked is not None and asked > room):
             wanted = f"{len(ids)} in the messages" + (
                 f", {asked} in the completion" if asked else ""
@@ -127,38 +120,36 @@ class ServingService:
         max_tokens = asked if asked is not None else min(self.default_max_tokens, room)
         return Prepared(
             f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), user, messages, params,
-            bool(payload.get("stream")), plan, applied, prompt, ids, max_tokens,
+            request.stream, plan, applied, prompt, ids, max_tokens,
         )  # fmt: skip
 
     # --- run: stream, rerank, record, finish
     def start_event(self, p: Prepared) -> dict[str, Any]:
-        n = p.params.get("n", 1)
         return {
             "type": "start",
             "id": p.id,
             "created": p.created,
-            "model": p.params["model"],
-            "n": n,
+            "model": p.params.model,
+            "n": p.params.n,
         }
 
     def generate(self, p: Prepared, write: Write) -> list[RowEvent] | None:
         """Run the rows; returns each choice's final event, or None after an error event."""
         events: queue.Queue[tuple[int, RowEvent]] = queue.Queue()
         params = p.params
-        seed = params.get("seed")
         rows = [
             Row(
                 prompt_ids=p.prompt_ids,
                 lora=p.applied.weights,
                 max_tokens=p.max_tokens,
-                temperature=params.get("temperature", 1.0),
-                top_p=params.get("top_p", 1.0),
-                stop=tuple(params.get("stop") or ()),
-                seed=None if seed is None else seed + i,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                stop=params.stop,
+                seed=None if params.seed is None else params.seed + i,
                 stream=p.stream,
                 sink=lambda event, i=i: events.put((i, event)),
             )
-            for i in range(params.get("n", 1))
+            for i in range(params.n)
         ]
         self.scheduler.submit(rows)
         results: dict[int, RowEvent] = {}
@@ -209,7 +200,7 @@ class ServingService:
             p.user, p.messages, [texts[i] for i in shown],
             model_id=self.base_model,
             adapter_version=applied.adapter_label,
-            preference_coefficients=applied.coefficients,
+            preference_coefficients=applied.etas,
             memory_entry_ids=plan.memory_ids,
             conditioning_preference=plan.preference,
         )  # fmt: skip
@@ -222,7 +213,7 @@ class ServingService:
                 "type": "done",
                 "id": p.id,
                 "created": p.created,
-                "model": p.params["model"],
+                "model": p.params.model,
                 "choices": choices,
                 "usage": {
                     "prompt_tokens": prompt_tokens,
@@ -233,7 +224,7 @@ class ServingService:
                     "interaction_ids": ids,
                     "personalized": plan.personalized,
                     "adapter_version": applied.adapter_label or None,
-                    "preference_coefficients": applied.coefficients,
+                    "preference_coefficients": applied.etas,
                     "memory_entry_ids": list(plan.memory_ids),
                     "conditioning_preference": plan.preference,
                     "persona": bool(plan.persona),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.serving import AdapterRef, Plan, VectorRef
 from workers.adapters.storage import AdapterRejected, AdapterStore
 from workers.serving.lora import Components, LoraWeights, check_fits, load_lora
 
@@ -76,7 +77,7 @@ class Applied:
 
     weights: Components | None
     adapter_label: str = ""
-    coefficients: dict[str, float] = field(default_factory=dict)
+    etas: dict[str, float] = field(default_factory=dict)
 
     def composed(self) -> LoraWeights | None:
         """The weights as one LoRA (``cat`` composition), e.g. for a remote server."""
@@ -116,7 +117,7 @@ class WeightsProvider:
             check_fits(lora, self.linears)
         return lora.to(self.device, self.dtype)
 
-    def user_lora(self, ref) -> LoraWeights:  # noqa: ANN001 (an AdapterRef)
+    def user_lora(self, ref: AdapterRef) -> LoraWeights:
         """A user's adapter from the LRU cache, loaded (cold) on a miss."""
         key = f"{ref.label}:{ref.path}:{ref.fingerprint}"
         cached = self.cache.get(key)
@@ -127,7 +128,7 @@ class WeightsProvider:
         self.cache.put(key, lora, 2 * lora.nbytes)
         return lora
 
-    def vector(self, ref, pole: str) -> LoraWeights:  # noqa: ANN001 (a VectorRef)
+    def vector(self, ref: VectorRef, pole: str) -> LoraWeights:
         """One pole of a preference vector, loaded once and shared by every user."""
         key = (ref.name, ref.version, pole)
         with self._lock:
@@ -136,12 +137,12 @@ class WeightsProvider:
                 self._vectors[key] = self.load(path, ref.fingerprint, ref.base_model)
             return self._vectors[key]
 
-    def weights(self, plan) -> Applied:  # noqa: ANN001 (apps.generation.selectors.Plan)
+    def weights(self, plan: Plan) -> Applied:
         """The composition for ``plan`` and what it holds (left out: what fails verification)."""
         if not plan.personalized:
             return Applied(None)
         parts: list[tuple[LoraWeights, float]] = []
-        label, coefficients = "", {}
+        label, etas = "", {}
         if plan.adapter is not None:
             try:
                 parts.append((self.user_lora(plan.adapter), 1.0))
@@ -157,6 +158,6 @@ class WeightsProvider:
                 log.warning("preference vector %s not used: %s", ref.name, err)
                 continue
             parts += [(positive, ref.eta), (negative, -ref.eta)]
-            coefficients[ref.name] = ref.eta
+            etas[ref.name] = ref.eta
         weights = Components(tuple(parts)) if parts else None
-        return Applied(weights, label, coefficients)
+        return Applied(weights, label, etas)

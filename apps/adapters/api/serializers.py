@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.adapters.models import AdapterVersion, FitJob, PreferenceVector
-from workers.adapters.dimensions import DIMENSION_NAMES
+from core.dimensions import DIMENSION_NAMES
 
 
 class FitJobSerializer(serializers.ModelSerializer):
@@ -46,7 +46,7 @@ class PreferenceVectorSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CoefficientsSerializer(serializers.Serializer):
+class EtasSerializer(serializers.Serializer):
     """η per preference vector name, e.g. ``{"format-bullets-vs-prose": 1.0}``."""
 
     coefficients = serializers.DictField(child=serializers.FloatField())

@@ -9,10 +9,10 @@ router.register("adapters", views.AdapterVersionViewSet, basename="adapter-versi
 router.register("preference-vectors", views.PreferenceVectorViewSet, basename="preference-vector")
 
 urlpatterns = [
-    path("preference-coefficients", views.CoefficientsView.as_view(), name="coefficients"),
+    path("preference-coefficients", views.EtasView.as_view(), name="coefficients"),
     path(
         "preference-coefficients/fit",
-        views.CoefficientsFitView.as_view(),
+        views.EtasFitView.as_view(),
         name="coefficients-fit",
     ),
     *router.urls,

@@ -109,16 +109,16 @@ class PreferenceVectorViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema(tags=["adapters"])
-class CoefficientsView(APIView):
+class EtasView(APIView):
     """The caller's η per preference vector (0 where unset)."""
 
-    @extend_schema(responses=s.CoefficientsSerializer)
+    @extend_schema(responses=s.EtasSerializer)
     def get(self, request: Request) -> Response:
-        return Response({"coefficients": selectors.coefficients(request.user)})
+        return Response({"coefficients": selectors.etas(request.user)})
 
     @extend_schema(
-        request=s.CoefficientsSerializer,
-        responses=s.CoefficientsSerializer,
+        request=s.EtasSerializer,
+        responses=s.EtasSerializer,
         examples=[
             OpenApiExample(
                 "brief bullets", value={"coefficients": {"format-bullets-vs-prose": 1.0}}
@@ -126,19 +126,19 @@ class CoefficientsView(APIView):
         ],
     )
     def put(self, request: Request) -> Response:
-        serializer = s.CoefficientsSerializer(data=request.data)
+        serializer = s.EtasSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        etas = services.set_coefficients(request.user, serializer.validated_data["coefficients"])
+        etas = services.set_etas(request.user, serializer.validated_data["coefficients"])
         return Response({"coefficients": etas})
 
 
 @extend_schema(tags=["adapters"])
-class CoefficientsFitView(APIView):
+class EtasFitView(APIView):
     """Fit the caller's η from their edits and ratings (values they set themselves are kept)."""
 
-    @extend_schema(request=None, responses=s.CoefficientsSerializer)
+    @extend_schema(request=None, responses=s.EtasSerializer)
     def post(self, request: Request) -> Response:
-        from apps.adapters.coefficients import fit_coefficients
+        from apps.adapters.etas import fit_etas
 
-        fitted = fit_coefficients(request.user)
-        return Response({"coefficients": selectors.coefficients(request.user), "fitted": fitted})
+        fitted = fit_etas(request.user)
+        return Response({"coefficients": selectors.etas(request.user), "fitted": fitted})

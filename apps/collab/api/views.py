@@ -171,6 +171,6 @@ class UserInsightView(APIView):
                 }
                 for other, similarity in similar
             ],
-            "starting_coefficients": selectors.starting_coefficients(user),
+            "starting_coefficients": selectors.starting_etas(user),
         }
         return Response(s.UserInsightSerializer(data).data)

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from apps.generation import params, services
 from apps.generation.api import examples as ex
-from apps.generation.errors import GenerationError
+from core.errors import GenerationError
 
 log = logging.getLogger(__name__)
 

@@ -134,6 +134,6 @@ def sliders(request: HttpRequest) -> HttpResponse:
     form = SlidersForm(request.POST, vectors=vectors)
     if not form.is_valid():
         return _page(request, status=400, sliders_form=form)
-    adapters.set_coefficients(request.user, form.cleaned_data)
+    adapters.set_etas(request.user, form.cleaned_data)
     messages.success(request, "Sliders saved: your next texts use them.")
     return _back("sliders")

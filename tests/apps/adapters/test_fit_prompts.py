@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from apps.adapters.fitting import model_prompt
-from workers.modeling.prompting import RESPONSE_TOKEN, build_instruction, build_prompt
+from core.prompting import RESPONSE_TOKEN, build_instruction, build_prompt
+from workers.adapters.jobs import model_prompt
 
 
 class StyleVocab:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apps.adapters import services
-from apps.adapters.fitting import adapter_store, run_fit_job
 from apps.adapters.models import AdapterVersion, FitJob
 from tests.apps.adapters.conftest import give_pairs
+from workers.adapters.jobs import adapter_store, run_fit_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

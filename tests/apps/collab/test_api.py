@@ -175,13 +175,13 @@ def test_collab_endpoints_are_in_the_schema(client_for, user):
 def test_the_web_side_of_collab_imports_no_torch():
     assert not imports_torch(
         "apps.collab.api.views", "apps.collab.selectors", "apps.collab.services",
-        "apps.collab.reranking", "apps.collab.tasks", "apps.collab.store",
-        "apps.adapters.coefficients",
+        "workers.collab.reranking", "apps.collab.tasks", "apps.collab.store",
+        "apps.adapters.etas",
     )  # fmt: skip
 
 
 def test_a_version_whose_files_are_gone_degrades_without_errors(client_for, user, other_user):
-    from apps.collab.reranking import personalized_scores
+    from workers.collab.reranking import personalized_scores
 
     fabricate([(other_user, unit(1.0))])  # active, but no files on disk
     ComparisonFactory(user=user, response_a="a", response_b="b", choice="a")

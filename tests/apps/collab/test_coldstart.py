@@ -76,7 +76,7 @@ def test_unseen_users_are_adapted_from_a_few_ratings_or_from_their_persona(copl_
     stranger = UserFactory()
     assert selectors.user_embedding(stranger) == (None, "none")
     assert selectors.similar_users(stranger) == []
-    assert selectors.starting_coefficients(stranger) == {}
+    assert selectors.starting_etas(stranger) == {}
 
     # a trained user is "trained", with the stored vector
     member = bullets[0]

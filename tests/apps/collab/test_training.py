@@ -10,8 +10,8 @@ from django_celery_results.models import TaskResult
 from apps.collab import services, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
 from apps.collab.tasks import train
-from apps.collab.training import run_training
 from tests.apps.collab.conftest import make_world, store_pairs, train_now
+from workers.collab.jobs import run_training
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -9,14 +9,15 @@ import torch
 from apps.accounts.services import create_client_app
 from apps.adapters import selectors as adapter_selectors
 from apps.adapters.models import PreferenceCoefficient, PreferenceVector
-from apps.collab import reranking, selectors, store
+from apps.collab import selectors, store
+from core.world.renderer import render
+from core.world.sources import make_context
+from core.world.styles import default_style
 from tests.apps.collab.conftest import make_world, store_pairs, train_now
 from tests.support.factories import EditFactory, InteractionFactory, UserFactory
+from workers.collab import reranking
 from workers.collab.reward_artifacts import load_reward_model
 from workers.collab.uses import score_texts
-from workers.world.renderer import render
-from workers.world.sources import make_context
-from workers.world.styles import default_style
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 BULLETS, EMOJI = "format=bullets", "emoji=yes"
@@ -110,27 +111,27 @@ def test_new_users_start_with_their_neighbours_eta_in_apps_adapters(copl_setting
         (pk, p) for pk, p in world.unseen.items() if world.group_of[pk] == BULLETS
     )
     newcomer = next(u for u in world.groups[BULLETS] if u.pk == newcomer_id)
-    assert adapter_selectors.coefficients(newcomer) == {}  # no CoPL version yet: nothing
+    assert adapter_selectors.etas(newcomer) == {}  # no CoPL version yet: nothing
     train_now()
     store_pairs(newcomer, few)  # after training: adapted from these, not in the graph
     assert selectors.user_embedding(newcomer)[1] == "adapted"
 
-    start = selectors.starting_coefficients(newcomer)
+    start = selectors.starting_etas(newcomer)
     assert set(start) == {
         "length-short-vs-long", "format-bullets-vs-prose", "tone-casual-vs-formal",
         "emoji-yes-vs-no", "greeting-yes-vs-no", "person-second-vs-third", "question-yes-vs-no",
     }  # fmt: skip
     assert start["format-bullets-vs-prose"] > 0.6  # the bullets group's fitted η, mostly
-    etas = adapter_selectors.coefficients(newcomer)
+    etas = adapter_selectors.etas(newcomer)
     assert etas == {k: start[k] for k in ("format-bullets-vs-prose", "emoji-yes-vs-no")}
 
     # a value the user set wins; evidence of their own replaces the collaborative start
     PreferenceCoefficient.objects.create(user=newcomer, vector_name="emoji-yes-vs-no", eta=2.0)
-    assert adapter_selectors.coefficients(newcomer)["emoji-yes-vs-no"] == 2.0
+    assert adapter_selectors.etas(newcomer)["emoji-yes-vs-no"] == 2.0
     context = make_context("news", 7)
     prose = render(context, "summarize", default_style())
     bullets = render(context, "summarize", {**default_style(), "format": "bullets"})
     for _ in range(3):
         interaction = InteractionFactory(user=newcomer, output=prose)
         EditFactory(interaction=interaction, edited=bullets)
-    assert adapter_selectors.coefficients(newcomer) == {"emoji-yes-vs-no": 2.0}
+    assert adapter_selectors.etas(newcomer) == {"emoji-yes-vs-no": 2.0}

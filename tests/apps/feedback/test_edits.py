@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from apps.common.text import word_levenshtein
 from apps.feedback import selectors
 from apps.feedback.models import Edit, Interaction
 from apps.feedback.services import edit_cost
+from core.text import word_levenshtein
 from tests.support.factories import EditFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db

@@ -48,7 +48,7 @@ def test_plain_completion_records_the_interaction(client_for, user, generation):
 
 
 def test_an_instruction_records_its_source(client_for, user, generation):
-    from workers.modeling.prompting import build_instruction
+    from core.prompting import build_instruction
 
     asked = [{"role": "user", "content": build_instruction("summarize", "Facts.", None, "news")}]
     answer = chat(client_for(user), model="attune", messages=asked, max_tokens=4, temperature=0)
@@ -145,7 +145,7 @@ def test_n_candidates_are_each_recorded(client_for, user, generation):
 
 def test_service_entry_points_for_the_web_ui(user, generation):
     from apps.generation import services
-    from apps.generation.errors import GenerationError
+    from core.errors import GenerationError
 
     completion = services.generate(user, MESSAGES, max_tokens=6, temperature=0)
     assert completion.choices[0].interaction_id == completion.interaction_ids[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import torch
 
 from apps.adapters.models import AdapterVersion, PreferenceCoefficient, PreferenceVector
 from apps.feedback.models import Interaction
-from apps.generation.errors import GenerationError
+from core.errors import GenerationError
+from core.serving import GenerateRequest, GenerationParams
 from tests.apps.generation.conftest import save_adapter
 from tests.support.factories import PersonaFactory
 from workers.adapters.storage import AdapterStore
@@ -108,13 +110,11 @@ def service_for(url: str, store: AdapterStore) -> RemoteService:
 
 
 def generate(service: RemoteService, user, **params) -> list[dict]:
-    payload = {
-        "user_id": user.pk, "messages": MESSAGES, "stream": True,
-        "params": {"model": "attune", "n": 1, "temperature": 0.0, "top_p": 1.0,
-                   "personalize": True, **params},
-    }  # fmt: skip
+    request = GenerateRequest(
+        user.pk, tuple(MESSAGES), GenerationParams(temperature=0.0, **params), stream=True
+    )
     events: list[dict] = []
-    service.run(service.prepare(payload), events.append)
+    service.run(service.prepare(request), events.append)
     return events
 
 
@@ -163,15 +163,11 @@ def test_remote_refusals_keep_their_status(fake_vllm, personalized_user):
     url, _ = fake_vllm
     user, store, *_ = personalized_user
     service = service_for(url, store)
-    payload = {
-        "user_id": user.pk, "stream": False,
-        "messages": [{"role": "user", "content": "x" * 2000}],
-        "params": {"model": "attune", "n": 1, "personalize": True},
-    }  # fmt: skip
+    request = GenerateRequest(user.pk, ({"role": "user", "content": "x" * 2000},))
     with pytest.raises(GenerationError) as err:
-        service.prepare(payload)
+        service.prepare(request)
     assert err.value.status == 400 and "context length" in err.value.message
     down = service_for("http://127.0.0.1:1/v1", store)
     with pytest.raises(GenerationError) as err:
-        down.prepare({**payload, "messages": MESSAGES})
+        down.prepare(replace(request, messages=tuple(MESSAGES)))
     assert err.value.status == 503

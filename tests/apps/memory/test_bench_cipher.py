@@ -8,8 +8,8 @@ import pytest
 
 from bench._cipher_methods import METHODS
 from bench.cipher import Agent, context_stream, finish_seed, play_round, start_seed
-from workers.world.simulated_users import parse_user
-from workers.world.sources import SOURCE_NAMES
+from core.world.simulated_users import parse_user
+from core.world.sources import SOURCE_NAMES
 
 
 def test_context_streams_sample_sources_evenly_and_reproducibly():

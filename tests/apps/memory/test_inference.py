@@ -13,9 +13,9 @@ from apps.memory.inference import (
     inference_prompt,
 )
 from apps.memory.llm import LLMBackend, clean_phrase
-from workers.world.preferences import phrase_to_style
-from workers.world.renderer import render
-from workers.world.sources import make_context
+from core.world.preferences import phrase_to_style
+from core.world.renderer import render
+from core.world.sources import make_context
 
 CONTEXT = make_context("news", 3)
 

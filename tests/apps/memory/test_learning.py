@@ -8,9 +8,9 @@ from apps.feedback.models import Edit
 from apps.memory.models import MemoryEntry
 from apps.memory.services import infer_from_edit
 from apps.memory.tasks import infer_preference
+from core.world.renderer import render
+from core.world.sources import make_context
 from tests.support.factories import InteractionFactory
-from workers.world.renderer import render
-from workers.world.sources import make_context
 
 pytestmark = pytest.mark.django_db
 

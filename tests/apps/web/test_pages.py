@@ -77,7 +77,7 @@ def test_ask_calls_the_generation_service_and_opens_the_text(logged_in, user, mo
 
 
 def test_a_generation_error_is_shown_on_the_form(logged_in, monkeypatch):
-    from apps.generation.errors import unavailable
+    from core.errors import unavailable
 
     def down(*args, **kwargs):
         raise unavailable("The generation service at http://127.0.0.1:1 is not reachable.")

@@ -6,8 +6,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from core.world.detectors import detect_style
 from workers.collab.ufp import UFPConfig, generate_ufp, group_name
-from workers.world.detectors import detect_style
 
 SMALL = UFPConfig(n_users=60, pool_pairs=60, test_pool_pairs=30, seed=3)
 

@@ -10,7 +10,8 @@ from peft import LoraConfig, get_peft_model
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from workers import config as attune_config
+from core import config as attune_config
+from core.prompting import build_prompt, is_style_tokenizer
 from workers.modeling.generation import (
     GenerationRequest,
     format_prompt,
@@ -18,7 +19,6 @@ from workers.modeling.generation import (
     generate_texts,
 )
 from workers.modeling.loader import load_base_model, resolve_model_path
-from workers.modeling.prompting import build_prompt, is_style_tokenizer
 from workers.modeling.style_lm import style_lm_dir
 
 CHAT_TEMPLATE = (

@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.world.renderer import kept_facts
 from tests.support.style_models import TINY
 from workers.modeling import style_lm
 from workers.modeling.style_corpus import heldout_example, make_example
@@ -23,7 +24,6 @@ from workers.modeling.style_lm import (
     response_loss,
     style_lm_dir,
 )
-from workers.world.renderer import kept_facts
 
 
 def test_corpus_is_deterministic_and_mixes_tagged_and_untagged_prompts() -> None:

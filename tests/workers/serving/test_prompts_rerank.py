@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-import pytest
-
-from workers.modeling.prompting import build_instruction, build_prompt
+from core.prompting import build_instruction, build_prompt
 from workers.serving import service
 from workers.serving.prompts import UserContext, render_prompt, style_request
 
@@ -78,8 +74,3 @@ def test_rerank_keeps_the_order_without_a_reward():
 
     assert service.rank(1, "p", candidates, broken) == ([0, 1, 2], None)
     assert service.rank(1, "p", candidates, lambda *args: [1.0]) == ([0, 1, 2], None)
-
-
-def test_default_scorer_without_the_collab_module(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(sys.modules, "apps.collab.reranking", None)  # import fails
-    assert service.personalized_scores(1, "p", ["a", "b"]) is None

@@ -49,7 +49,7 @@ class Command(BaseCommand):
         if not options["now"]:
             self.stdout.write(f"Queued {run.label} (id {run.pk}) on the gpu queue.")
             return
-        from apps.collab.training import run_training
+        from workers.collab.jobs import run_training
 
         def progress(fraction: float, stage: str, loss: float | None) -> None:
             shown = f", loss {loss:.4f}" if loss is not None else ""

@@ -20,8 +20,8 @@ from apps.adapters import selectors, services
 from apps.adapters.models import PreferenceCoefficient
 from apps.feedback.models import Edit, Rating
 from apps.feedback.selectors import kto_label
-from workers.adapters.dimensions import Dimension, dimension
-from workers.world.detectors import DETECTORS
+from core.dimensions import Dimension, dimension
+from core.world.detectors import DETECTORS
 
 MIN_SIGNALS = 3
 
@@ -53,7 +53,7 @@ def evidence(user: User, dims: list[Dimension]) -> dict[str, list[float]]:
     return signals
 
 
-def fit_coefficients(user: User) -> dict[str, float]:
+def fit_etas(user: User) -> dict[str, float]:
     """Update the user's fitted η from their feedback; returns the η that were fitted."""
     names = list(selectors.active_vectors().values_list("name", flat=True))
     dims = [dimension(name) for name in names]
@@ -69,17 +69,17 @@ def fit_coefficients(user: User) -> dict[str, float]:
         mean = sum(values) / len(values)
         fitted[name] = round(mean * settings.ATTUNE_MAX_FITTED_ETA, 3)
     if fitted:
-        services.set_coefficients(user, fitted, origin=PreferenceCoefficient.Origin.FITTED)
+        services.set_etas(user, fitted, origin=PreferenceCoefficient.Origin.FITTED)
     return fitted
 
 
-def starting_coefficients(user: User, names: set[str]) -> dict[str, float]:
+def starting_etas(user: User, names: set[str]) -> dict[str, float]:
     """The collaborative starting η (apps.collab: from the user's nearest CoPL neighbours) for
     those of ``names`` the user has too little evidence to fit (fewer than ``MIN_SIGNALS``
     signals); empty without an active CoPL version or an embedding for the user."""
-    from apps.collab.selectors import starting_coefficients as collab_starting_coefficients
+    from apps.collab.selectors import starting_etas as collab_starting_etas
 
-    start = {n: eta for n, eta in collab_starting_coefficients(user).items() if n in names}
+    start = {n: eta for n, eta in collab_starting_etas(user).items() if n in names}
     if not start:
         return {}
     signals = evidence(user, [dimension(name) for name in start])

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from workers.world.source_families import FAMILIES, Source
+from core.world.source_families import FAMILIES, Source
 
 __all__ = ["SOURCES", "SOURCE_NAMES", "Context", "Fact", "Source", "contexts", "make_context"]
 

@@ -1,4 +1,4 @@
-"""The body of a CoPL training run, on a ``gpu``-queue worker (imports torch; never the web side).
+"""The body of a CoPL training run (the ``collab.train`` task on a ``gpu``-queue worker; torch).
 
 Steps: everyone's pairs up to the run's cutoffs -> a stable held-out share per user -> the signed
 graph (responses keyed by text hash) -> GNN user embeddings -> the mixture-of-LoRA reward model
@@ -11,7 +11,6 @@ records its version once.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from apps.collab import pairs, services, store
-from apps.collab.eta import dimension_etas
+from apps.collab import pairs, services
 from apps.collab.models import USER_EMBEDDING_DIMENSIONS, CollabModelVersion
+from workers.collab.expert_etas import dimension_etas
 
 if TYPE_CHECKING:
     import torch
@@ -234,12 +233,10 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     metrics["experts_used"] = len(expert_eta)
 
     report("save", 0.0)
-    folder = store.folder_for(run.version)
-    if folder.exists():  # an earlier attempt of this same run
-        shutil.rmtree(folder)
-    save_embeddings(embeddings, folder / store.EMBEDDINGS)
+    files = services.fresh_version_files(run)
+    save_embeddings(embeddings, files.embeddings)
     save_reward_model(
-        model, folder / store.REWARD, {k: v for k, v in metrics.items() if isinstance(v, float)},
+        model, files.reward, {k: v for k, v in metrics.items() if isinstance(v, float)},
         embeddings.version,
     )  # fmt: skip
     metrics["seconds"] = {
@@ -265,7 +262,7 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
         n_pos_edges=len(graph.pos_edges),
         n_neg_edges=len(graph.neg_edges),
         dimensions=embeddings.dim,
-        storage_path=str(folder.relative_to(store.root())),
+        storage_path=files.storage_path,
         embeddings_hash=embeddings.version,
         config={
             "gnn": _plain(gnn_cfg),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.modeling.prompting import (
+from core.prompting import (
     CONTEXT_TOKEN,
     RESPONSE_TOKEN,
     as_tags,
@@ -12,7 +12,7 @@ from workers.modeling.prompting import (
     build_prompt,
     special_tokens,
 )
-from workers.world.styles import all_tag_tokens
+from core.world.styles import all_tag_tokens
 
 
 def test_build_prompt_puts_tags_task_context_then_response_marker() -> None:
@@ -52,7 +52,7 @@ def test_instruction_states_the_preference_in_words() -> None:
 
 
 def test_an_instruction_names_its_source_and_a_free_message_none():
-    from workers.modeling.prompting import build_instruction, instruction_source
+    from core.prompting import build_instruction, instruction_source
 
     assert instruction_source(build_instruction("email", "Facts.", "brief", "news")) == "news"
     assert instruction_source(build_instruction("summarize", "Facts.", None, "wiki")) == "wiki"

@@ -54,3 +54,8 @@ def unavailable(message: str) -> GenerationError:
     return GenerationError(
         message, status=503, type="service_unavailable_error", code="serving_unavailable"
     )
+
+
+class ArtifactError(ValueError):
+    """A stored artifact (a CoPL version's files) is missing, outside its store, or not what it
+    should be."""

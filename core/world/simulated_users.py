@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apps.common.text import word_levenshtein
-from workers.world.detectors import detect_style, fact_retention
-from workers.world.preferences import parse_preference
-from workers.world.renderer import kept_facts, render
-from workers.world.sources import SOURCE_NAMES, Context
-from workers.world.styles import Style, validate_style
+from core.text import word_levenshtein
+from core.world.detectors import detect_style, fact_retention
+from core.world.preferences import parse_preference
+from core.world.renderer import kept_facts, render
+from core.world.sources import SOURCE_NAMES, Context
+from core.world.styles import Style, validate_style
 
 DEFAULT_POPULATION = Path(__file__).parent / "populations" / "default.json"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from workers.world.sources import Fact
-from workers.world.styles import Style
+from core.world.sources import Fact
+from core.world.styles import Style
 
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2300-\u23ff\u2600-\u27bf\u2b50\u2b55]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from workers.world.detectors import contains_fact, detect_style, fact_retention, style_matches
-from workers.world.renderer import TASKS, render
-from workers.world.sources import Fact, sample_context
-from workers.world.styles import ATTRIBUTE_NAMES, default_style, random_style
+from core.world.detectors import contains_fact, detect_style, fact_retention, style_matches
+from core.world.renderer import TASKS, render
+from core.world.sources import Fact, sample_context
+from core.world.styles import ATTRIBUTE_NAMES, default_style, random_style
 
 
 def test_detectors_recover_every_attribute_of_renderings() -> None:

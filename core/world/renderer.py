@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workers.world.sources import SOURCES, Context, Fact
-from workers.world.styles import full_style
+from core.world.sources import SOURCES, Context, Fact
+from core.world.styles import full_style
 
 TASKS: tuple[str, ...] = ("summarize", "email")
 LENGTH_FACTS: dict[str, int] = {"short": 2, "medium": 4, "long": 6}

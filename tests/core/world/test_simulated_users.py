@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from apps.common.text import word_levenshtein
-from workers.world.detectors import contains_fact, detect_style
-from workers.world.renderer import kept_facts, render
-from workers.world.simulated_users import SimulatedUser, load_population, parse_user
-from workers.world.sources import SOURCE_NAMES, make_context
-from workers.world.styles import default_style, full_style
+from core.text import word_levenshtein
+from core.world.detectors import contains_fact, detect_style
+from core.world.renderer import kept_facts, render
+from core.world.simulated_users import SimulatedUser, load_population, parse_user
+from core.world.sources import SOURCE_NAMES, make_context
+from core.world.styles import default_style, full_style
 
 
 def _user(**preferences: dict[str, str]) -> SimulatedUser:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workers.world.preferences import phrase_to_style, style_to_phrase
-from workers.world.renderer import TASKS
-from workers.world.sources import SOURCES
-from workers.world.styles import all_tag_tokens, style_to_tags
+from core.world.preferences import phrase_to_style, style_to_phrase
+from core.world.renderer import TASKS
+from core.world.sources import SOURCES
+from core.world.styles import all_tag_tokens, style_to_tags
 
 CONTEXT_TOKEN = "<context>"
 RESPONSE_TOKEN = "<response>"

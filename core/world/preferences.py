@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workers.world.styles import ATTRIBUTES, Style, validate_style
+from core.world.styles import ATTRIBUTES, Style, validate_style
 
 # (attribute, value) -> phrases that express it; the first phrase is the canonical one.
 PHRASES: dict[tuple[str, str], tuple[str, ...]] = {

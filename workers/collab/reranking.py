@@ -1,9 +1,9 @@
-"""The personalized reward for best-of-n: score candidate responses for one user.
+"""The personalized reward for best-of-n: score candidate responses for one user (the serving
+process's default scorer).
 
-Torch-side: ``workers`` is imported inside the function, so importing this module stays cheap
-and torch-free. The active version's reward model is loaded once per process (a new version
-replaces it); scoring holds a lock because the mixture-of-LoRA layers keep the routing of the
-call in progress.
+The active version's reward model is loaded once per process (a new version replaces it);
+scoring holds a lock because the mixture-of-LoRA layers keep the routing of the call in
+progress. Torch is imported on first use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -12,37 +12,29 @@ import logging
 import threading
 from typing import Any
 
-import numpy as np
-
 from apps.accounts.models import User
-from apps.collab import selectors, store
+from apps.collab import selectors
 from apps.collab.models import CollabModelVersion
+from core.caching import NewestVersionCache
+from core.errors import ArtifactError
 
 log = logging.getLogger(__name__)
 _score_lock = threading.Lock()
 
 
 def _load_reward_model(version: CollabModelVersion) -> Any:
-    from apps.collab.training import device
+    from workers.collab.jobs import device
     from workers.collab.reward_artifacts import load_reward_model
 
-    return load_reward_model(store.version_dir(version) / store.REWARD, device=device())
+    return load_reward_model(selectors.version_files(version).reward, device=device())
 
 
-_reward_models = store.NewestVersionCache(_load_reward_model)
+_reward_models = NewestVersionCache(_load_reward_model)
 
 
 def reward_model(version: CollabModelVersion) -> Any:
     """The version's reward model, loaded on first use and kept while it is the newest asked."""
     return _reward_models.get(version)
-
-
-def _fallback_vector(version: CollabModelVersion) -> np.ndarray:
-    """The population's mean taste: the normalized mean of every trained user's embedding."""
-    from apps.collab.coldstart import normalize
-
-    artifact = store.embeddings_of(version)
-    return normalize(artifact.users.mean(axis=0))
 
 
 def personalized_scores(user_id: int, prompt: str, candidates: list[str]) -> list[float] | None:
@@ -61,9 +53,9 @@ def personalized_scores(user_id: int, prompt: str, candidates: list[str]) -> lis
     try:
         vector = selectors.user_embedding(user)[0] if user is not None else None
         if vector is None:
-            vector = _fallback_vector(version)
+            vector = selectors.population_embedding(version)
         model = reward_model(version)
-    except (store.ArtifactError, OSError) as err:
+    except (ArtifactError, OSError) as err:
         log.error("CoPL %s cannot score: %s", version.label, err)
         return None
     import torch

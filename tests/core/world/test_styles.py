@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from workers.world.styles import (
+from core.world.styles import (
     ATTRIBUTE_NAMES,
     all_tag_tokens,
     default_style,

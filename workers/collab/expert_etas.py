@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workers.adapters.dimensions import OFFLINE_DIMENSIONS, Dimension
-from workers.world.styles import attribute
+from core.dimensions import OFFLINE_DIMENSIONS, Dimension
+from core.world.styles import attribute
 
 
 def dimension_eta(dim: Dimension, etas: Mapping[str, float]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.world.preferences import (
+from core.world.preferences import (
     PHRASES,
     aggregate_phrases,
     most_represented,
@@ -12,7 +12,7 @@ from workers.world.preferences import (
     phrase_to_style,
     style_to_phrase,
 )
-from workers.world.styles import ATTRIBUTES
+from core.world.styles import ATTRIBUTES
 
 
 def test_issue_example_phrase() -> None:

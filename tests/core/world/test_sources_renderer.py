@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from workers.world.detectors import contains_fact
-from workers.world.renderer import LENGTH_FACTS, TASKS, kept_facts, render
-from workers.world.sources import SOURCE_NAMES, contexts, make_context
-from workers.world.styles import ATTRIBUTES, default_style, random_style
+from core.world.detectors import contains_fact
+from core.world.renderer import LENGTH_FACTS, TASKS, kept_facts, render
+from core.world.sources import SOURCE_NAMES, contexts, make_context
+from core.world.styles import ATTRIBUTES, default_style, random_style
 
 
 def test_world_has_enough_sources_and_attributes() -> None:

@@ -179,13 +179,13 @@ def _score_active(
 
 
 def _base_model_name() -> str:
-    from workers import config
+    from core import config
 
     return config.base_model_name()
 
 
 def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
-    from workers.adapters.dimensions import dimension
+    from core.dimensions import dimension
     from workers.adapters.storage import base_fingerprint
     from workers.adapters.vectors import fit_vector
     from workers.modeling.loader import load_base_model

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.world.styles import attribute
+from core.world.styles import attribute
 
 
 @dataclass(frozen=True)

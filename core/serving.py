@@ -1,0 +1,151 @@
+"""The contract between the web process and the serving process: typed, with one set of defaults.
+
+The web side (``apps.generation``) checks a request, builds a :class:`GenerateRequest` and POSTs
+``request.to_payload()`` to ``GENERATE_PATH`` with the shared :func:`serving_key`. The serving
+process (``workers.serving``) reads it back with :meth:`GenerateRequest.from_payload`, asks
+``apps.generation.selectors.plan_for`` for the user's :class:`Plan` (their adapter, their η for
+each preference vector, their CIPHER preference, their persona) and runs it. Nothing here imports
+Django or torch.
+
+η (eta) is the weight of a preference vector: ``θ = θ_base + Σ ηᵢ φᵢ``. The public API names the
+same numbers "preference coefficients" (``/api/preference-coefficients``, an Interaction's
+``preference_coefficients``); inside the code they are always ``eta`` / ``etas``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from core.errors import GenerationError
+
+GENERATE_PATH = "/internal/generate"
+PERSONALIZED_MODEL = "attune"
+BASE_MODEL = "attune-base"
+
+
+def serving_key(secret_key: str, configured: str = "") -> str:
+    """The key the web process and the serving process share: ``ATTUNE_SERVING_KEY`` when set,
+    else derived from Django's ``SECRET_KEY``."""
+    if configured:
+        return configured
+    return hmac.new(secret_key.encode(), b"attune-serving", hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Everything that decides one generation besides the user and the messages (OpenAI's
+    defaults; ``max_tokens=None`` lets the serving process choose)."""
+
+    model: str = PERSONALIZED_MODEL
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def personalized(self) -> bool:
+        return self.model == PERSONALIZED_MODEL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stop": list(self.stop)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationParams:
+        """Parameters as :meth:`to_dict` wrote them; a missing field takes its default."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        if "stop" in values:
+            values["stop"] = tuple(values["stop"])
+        try:
+            return cls(**values)
+        except TypeError as err:
+            raise GenerationError(f"Malformed generation parameters: {err}") from err
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One generation the web process asks of the serving process, for an authenticated user."""
+
+    user_id: int
+    messages: tuple[dict[str, str], ...]
+    params: GenerationParams = GenerationParams()
+    stream: bool = False
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "messages": list(self.messages),
+            "params": self.params.to_dict(),
+            "stream": self.stream,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> GenerateRequest:
+        """The request a payload carries; a malformed one raises :class:`GenerationError` (400)."""
+        if (
+            not isinstance(payload, Mapping)
+            or not isinstance(payload.get("params"), Mapping)
+            or not isinstance(payload.get("messages"), list)
+        ):
+            raise GenerationError("Malformed generation request.")
+        return cls(
+            payload.get("user_id"),
+            tuple(dict(m) for m in payload["messages"]),
+            GenerationParams.from_dict(payload["params"]),
+            bool(payload.get("stream")),
+        )
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A user's active adapter version, as the serving process loads it from the store."""
+
+    label: str
+    path: str
+    base_model: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class VectorRef:
+    """One active preference vector (its two poles in the store) and the user's η for it."""
+
+    name: str
+    version: int
+    positive_path: str
+    negative_path: str
+    base_model: str
+    fingerprint: str
+    eta: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The personalization of one request (empty for the base model)."""
+
+    user_id: int
+    personalized: bool
+    adapter: AdapterRef | None = None
+    vectors: tuple[VectorRef, ...] = ()
+    preference: str = ""
+    memory_ids: tuple[int, ...] = ()
+    persona: str = ""
+
+    @property
+    def etas(self) -> dict[str, float]:
+        return {v.name: v.eta for v in self.vectors}
+
+    def weights_key(self) -> str:
+        """Names the composed weights: the adapter version and each (vector, version, η)."""
+        data = {
+            "adapter": asdict(self.adapter) if self.adapter else None,
+            "vectors": sorted((v.name, v.version, v.eta) for v in self.vectors),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
