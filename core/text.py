@@ -1,4 +1,5 @@
-"""Word-level edit cost and diff, shared by the feedback store, CIPHER and the offline world.
+"""Word-level edit cost and diff, shared by the feedback store, CIPHER and the offline world;
+the hash key of a response text (CoPL's graph).
 
 Pure Python, no Django and no torch: safe to import anywhere.
 """
@@ -6,6 +7,7 @@ Pure Python, no Django and no torch: safe to import anywhere.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -16,6 +18,13 @@ _WORD = re.compile(r"\S+")
 def words(text: str) -> list[str]:
     """Split a text into whitespace-separated tokens (punctuation stays attached, as in PRELUDE)."""
     return _WORD.findall(text)
+
+
+def text_key(text: str) -> str:
+    """A response text's key, the first 32 hex digits of its SHA-256: CoPL's graph keys its
+    response nodes by it, so the stored artifacts hold no user's text and identical texts, whoever
+    wrote or rated them, are one node."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def word_levenshtein(a: str, b: str) -> int:

@@ -18,8 +18,7 @@ from django.conf import settings
 from apps.accounts.models import User
 from apps.adapters import selectors, services
 from apps.adapters.models import PreferenceCoefficient
-from apps.feedback.models import Edit, Rating
-from apps.feedback.selectors import kto_label
+from apps.feedback import selectors as feedback
 from core.dimensions import Dimension, dimension
 from core.world.detectors import DETECTORS
 
@@ -34,22 +33,15 @@ def _pole(dim: Dimension, text: str) -> int:
 def evidence(user: User, dims: list[Dimension]) -> dict[str, list[float]]:
     """Signals in [-1, 1] per dimension name, from the user's edits and ratings."""
     signals: dict[str, list[float]] = defaultdict(list)
-    for original, edited in (
-        Edit.objects.filter(user=user).exclude(distance=0).values_list("original", "edited")
-    ):
+    for pair in feedback.edit_pairs(user=user):
         for dim in dims:
-            moved = _pole(dim, edited) - _pole(dim, original)
+            moved = _pole(dim, pair.chosen) - _pole(dim, pair.rejected)
             if moved:
                 signals[dim.name].append(1.0 if moved > 0 else -1.0)
-    for output, thumbs_up, stars in Rating.objects.filter(user=user).values_list(
-        "interaction__output", "thumbs_up", "stars"
-    ):
-        label = kto_label(thumbs_up, stars)
-        if label is None:
-            continue
+    for thumb in feedback.thumbs(user=user):
         for dim in dims:
-            if pole := _pole(dim, output):
-                signals[dim.name].append(0.5 * pole * (1 if label else -1))
+            if pole := _pole(dim, thumb.completion):
+                signals[dim.name].append(0.5 * pole * (1 if thumb.label else -1))
     return signals
 
 

@@ -20,10 +20,12 @@ from django.db.models import Q, QuerySet
 from pgvector.django import CosineDistance
 
 from apps.accounts.models import User
-from apps.collab import coldstart, pairs, store
+from apps.collab import coldstart, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
+from apps.feedback.selectors import Cutoffs, pair_count, preference_pairs
 from apps.personas.models import PersonaProfile
 from core.errors import ArtifactError
+from core.text import text_key
 
 log = logging.getLogger(__name__)
 How = Literal["trained", "adapted", "persona", "none"]
@@ -50,7 +52,7 @@ def open_run() -> CollabModelVersion | None:
     )
 
 
-def last_cutoffs() -> pairs.Cutoffs | None:
+def last_cutoffs() -> Cutoffs | None:
     """The data cutoffs of the newest run that did not fail."""
     run = (
         CollabModelVersion.objects.exclude(status=CollabModelVersion.Status.FAILED)
@@ -59,7 +61,7 @@ def last_cutoffs() -> pairs.Cutoffs | None:
     )
     if run is None:
         return None
-    return pairs.Cutoffs(run.edit_cutoff, run.comparison_cutoff, run.rating_cutoff)
+    return Cutoffs.of(run)
 
 
 @dataclass(frozen=True)
@@ -68,25 +70,16 @@ class DataSummary:
     users: int
 
 
-def data_summary(upto: pairs.Cutoffs | None = None) -> DataSummary:
+def data_summary(upto: Cutoffs | None = None) -> DataSummary:
     """How many pairs (and users with pairs) a run would train on."""
-    found = pairs.training_pairs(upto)
+    found = preference_pairs(upto=upto)
     return DataSummary(len(found), len({p.user_id for p in found}))
 
 
-def new_pairs_since(after: pairs.Cutoffs | None) -> int:
-    """Pairs (comparisons, edits, rating pairs) given after the cutoffs of the last run."""
-    if after is None:
-        return data_summary().pairs
-    found = pairs.training_pairs()
-    return sum(1 for p in found if _is_after(p.key, after))
-
-
-def _is_after(key: str, after: pairs.Cutoffs) -> bool:
-    kind, _, ids = key.partition(":")
-    newest = max(int(part) for part in ids.split(":"))
-    limit = {"comparison": after.comparison, "edit": after.edit, "ratings": after.rating}[kind]
-    return newest > limit
+def new_pairs_since(after: Cutoffs | None) -> int:
+    """Pairs (edits, comparisons, rating pairs) given after the cutoffs of the last run (a
+    rating pair counts when its newer rating is)."""
+    return pair_count(after=after)
 
 
 # -- a user's embedding ---------------------------------------------------------------------------
@@ -113,10 +106,7 @@ def trained_row(user: User, version: CollabModelVersion) -> UserEmbedding | None
 
 def adapted_embedding(user: User, version: CollabModelVersion) -> coldstart.Adapted | None:
     """The optimization-free adaptation from the user's current pairs (None: nothing usable)."""
-    keys = [
-        (pairs.text_key(p.chosen), pairs.text_key(p.rejected))
-        for p in pairs.training_pairs(user=user)
-    ]
+    keys = [(text_key(p.chosen), text_key(p.rejected)) for p in preference_pairs(user=user)]
     if not keys:
         return None
     try:

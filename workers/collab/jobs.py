@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from apps.collab import pairs, services
+from apps.collab import services
 from apps.collab.models import USER_EMBEDDING_DIMENSIONS, CollabModelVersion
+from apps.feedback import selectors as feedback
+from core.text import text_key
 from workers.collab.expert_etas import dimension_etas
 
 if TYPE_CHECKING:
@@ -115,7 +117,7 @@ def _accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> float | None:
 def _reward_accuracy(
     model: PersonalizedRewardModel,
     embeddings: UserEmbeddings,
-    items: Sequence[pairs.CollabPair],
+    items: Sequence[feedback.PreferencePair],
     cache: FrozenEncoding,
 ) -> float | None:
     if not items:
@@ -128,12 +130,14 @@ def _reward_accuracy(
     return _accuracy(chosen, rejected)
 
 
-def _gnn_accuracy(embeddings: UserEmbeddings, items: Sequence[pairs.CollabPair]) -> float | None:
+def _gnn_accuracy(
+    embeddings: UserEmbeddings, items: Sequence[feedback.PreferencePair]
+) -> float | None:
     index, rows = embeddings.text_index(), embeddings.user_index()
     known = [
-        (rows[str(p.user_id)], index[pairs.text_key(p.chosen)], index[pairs.text_key(p.rejected)])
+        (rows[str(p.user_id)], index[text_key(p.chosen)], index[text_key(p.rejected)])
         for p in items
-        if pairs.text_key(p.chosen) in index and pairs.text_key(p.rejected) in index
+        if text_key(p.chosen) in index and text_key(p.rejected) in index
     ]
     if not known:
         return None
@@ -178,14 +182,13 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     started = time.monotonic()
     timings: dict[str, float] = {}
     report("data", 0.0)
-    cutoffs = pairs.Cutoffs(run.edit_cutoff, run.comparison_cutoff, run.rating_cutoff)
-    everything = pairs.training_pairs(cutoffs)
+    everything = feedback.preference_pairs(upto=feedback.Cutoffs.of(run))
     if not everything:
         raise ValueError("no preference pairs up to this run's cutoffs (deleted since?)")
-    train, heldout = pairs.split_heldout(everything, settings.ATTUNE_COPL_HELDOUT_SHARE)
+    train, heldout = feedback.split_heldout(everything, settings.ATTUNE_COPL_HELDOUT_SHARE)
     user_ids = sorted({p.user_id for p in train})
     graph = build_graph(
-        [(str(p.user_id), pairs.text_key(p.chosen), pairs.text_key(p.rejected)) for p in train],
+        [(str(p.user_id), text_key(p.chosen), text_key(p.rejected)) for p in train],
         user_ids=[str(u) for u in user_ids],
     )
     report("data", 1.0)

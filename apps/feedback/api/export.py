@@ -19,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from apps.common.api import validated
 from apps.common.schema import error, example
 from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer, jsonl_response
 from apps.feedback import selectors
@@ -47,8 +48,7 @@ class _ExportView(APIView):
 
     def scoped(self, model: type, filterset: type, errors: dict[str, Any]) -> QuerySet:
         """``model``'s rows in the requested scope, filtered; filter errors go into ``errors``."""
-        query = ExportQuery(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
+        query = validated(ExportQuery, self.request.query_params)
         user = self.request.user
         wide = query.validated_data["all"] or "user_id" in self.request.query_params
         base = model.objects.visible_to(user) if wide else model.objects.owned_by(user)
@@ -84,7 +84,8 @@ class DPOExportView(_ExportView):
     @_export_schema(
         "Export DPO pairs (JSONL)",
         "Rows `{prompt, chosen, rejected}` for TRL's DPOTrainer: from edits (edited is chosen, "
-        "original rejected; no-op edits left out) and comparisons (ties left out).",
+        "original rejected; no-op edits left out) and comparisons (ties and comparisons of two "
+        "identical texts left out), in id order.",
         ex.DPO_JSONL,
     )
     def get(self, request: Request) -> StreamingHttpResponse:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from apps.collab import pairs, selectors, store
+from apps.collab import selectors, store
 from apps.personas.models import PersonaProfile
+from core.text import text_key
 from tests.apps.collab.conftest import make_world, store_pairs, train_now
 from tests.support.factories import ComparisonFactory, UserFactory
 from workers.collab.coldstart import adapt_user
@@ -48,7 +49,7 @@ def test_unseen_users_are_adapted_from_a_few_ratings_or_from_their_persona(copl_
 
     # ... exactly as the torch core's adapt_user computes it on the stored artifact
     artifact = load_embeddings(store.version_dir(run) / store.EMBEDDINGS)
-    keys = [(pairs.text_key(p.chosen), pairs.text_key(p.rejected)) for p in few]
+    keys = [(text_key(p.chosen), text_key(p.rejected)) for p in few]
     reference = adapt_user(keys, artifact, tau=0.07)
     assert reference is not None and reference.method == "shared-response"
     assert torch.allclose(torch.from_numpy(vector), reference.embedding, atol=1e-5)
