@@ -1,7 +1,17 @@
-"""Generation errors in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
+"""Every error Attune raises on purpose, in one catalogue (pure Python: no Django, no torch).
+
+- :class:`AttuneError` and its kinds are the domain errors services raise: :class:`NotEnoughData`,
+  :class:`Conflict`, :class:`ReferenceNotFound`, :class:`InvalidValue`. They carry data only; the
+  API turns them into HTTP answers in one place (``apps.common.api.exception_handler``), web pages
+  show their ``message``.
+- :class:`GenerationError`: the generation errors in OpenAI's shape
+  (``{"error": {"message", "type", "param", "code"}}``), of ``/v1`` and the serving process.
+- :class:`ArtifactError`: a stored artifact that is missing or not what it should be.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -59,3 +69,52 @@ def unavailable(message: str) -> GenerationError:
 class ArtifactError(ValueError):
     """A stored artifact (a CoPL version's files) is missing, outside its store, or not what it
     should be."""
+
+
+class AttuneError(Exception):
+    """A request a service refuses, with a message for people."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotEnoughData(AttuneError):
+    """Too little feedback for what was asked (a fit, a training run): ``needed`` of ``what``,
+    ``available`` so far. Answered 409 with ``detail``, ``needed``, ``available`` (and ``what``
+    when given)."""
+
+    def __init__(
+        self, message: str, *, needed: int, available: int, what: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+        self.what = what
+
+
+class Conflict(AttuneError):
+    """An operation the object's current state does not allow. Answered 409 with ``detail``."""
+
+
+class ReferenceNotFound(AttuneError):
+    """A request named an object (in ``field``) that does not exist or is not the caller's.
+
+    Answered 404 with ``{field: [message]}``: another user's object and a missing one look alike.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidValue(AttuneError, ValueError):
+    """A value out of bounds (or otherwise refused) for ``field``, with one message per problem.
+
+    Answered 400 with ``{field: messages}``, like a serializer's field error.
+    """
+
+    def __init__(self, field: str, messages: str | Sequence[str]) -> None:
+        self.messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__(" ".join(self.messages))
+        self.field = field

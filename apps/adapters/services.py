@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -11,22 +12,19 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.adapters import selectors
 from apps.adapters.models import AdapterVersion, FitJob, PreferenceCoefficient, PreferenceVector
+from apps.feedback import selectors as feedback
+from core.dimensions import DIMENSION_NAMES
+from core.errors import Conflict, InvalidValue, NotEnoughData
 
 
-class NotEnoughData(Exception):
-    """A fit was asked for before the user gave enough feedback (answered 409)."""
-
-    def __init__(self, needed: int, available: int, what: str = "preference pairs") -> None:
-        super().__init__(
-            f"A fit needs at least {needed} {what}; this user has {available}. "
-            "Edit outputs or compare responses to add pairs."
-        )
-        self.needed = needed
-        self.available = available
-
-
-class Conflict(Exception):
-    """An operation that the adapter's current state does not allow (answered 409)."""
+def _too_few_pairs(needed: int, available: int) -> NotEnoughData:
+    """A fit asked for before the user gave enough feedback."""
+    return NotEnoughData(
+        f"A fit needs at least {needed} preference pairs; this user has {available}. "
+        "Edit outputs or compare responses to add pairs.",
+        needed=needed,
+        available=available,
+    )
 
 
 def _enqueue(job: FitJob) -> None:
@@ -39,8 +37,8 @@ def _enqueue(job: FitJob) -> None:
     transaction.on_commit(send)
 
 
-def _has_enough_thumbs(user: User, cutoffs: selectors.Cutoffs) -> bool:
-    thumbs = selectors.training_thumbs(user, cutoffs)
+def _has_enough_thumbs(user: User, cutoffs: feedback.Cutoffs) -> bool:
+    thumbs = list(feedback.thumbs(user=user, upto=cutoffs))
     labels = {t.label for t in thumbs}
     return len(thumbs) >= settings.ATTUNE_FIT_MIN_THUMBS and labels == {True, False}
 
@@ -55,10 +53,10 @@ def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJo
     User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
     if (job := selectors.open_job(user)) is not None:
         return job, False
-    cutoffs = selectors.current_cutoffs(user)
-    available = selectors.pair_count(user)
+    cutoffs = feedback.current_cutoffs(user)
+    available = feedback.pair_count(user=user, with_ratings=False)
     if available < settings.ATTUNE_FIT_MIN_PAIRS and not _has_enough_thumbs(user, cutoffs):
-        raise NotEnoughData(settings.ATTUNE_FIT_MIN_PAIRS, available)
+        raise _too_few_pairs(settings.ATTUNE_FIT_MIN_PAIRS, available)
     job = FitJob.objects.create(
         user=user,
         kind=FitJob.Kind.USER_ADAPTER,
@@ -74,7 +72,8 @@ def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJo
 def fit_due(user: User) -> bool:
     """Whether the user has given ``ATTUNE_FIT_TRIGGER_PAIRS`` new pairs since the last fit and
     has no fit queued or running."""
-    new_pairs = selectors.pair_count(user, after=selectors.last_fit_cutoffs(user))
+    after = selectors.last_fit_cutoffs(user)
+    new_pairs = feedback.pair_count(user=user, after=after, with_ratings=False)
     return new_pairs >= settings.ATTUNE_FIT_TRIGGER_PAIRS and selectors.open_job(user) is None
 
 
@@ -107,7 +106,10 @@ def schedule_fit_check(user: User) -> None:
 
 @transaction.atomic
 def request_vector_fit(staff: User, dimension: str) -> FitJob:
-    """Queue the fit of one preference vector (θ₊ and θ₋) for the current base model."""
+    """Queue the fit of one preference vector (θ₊ and θ₋) for the current base model; an
+    unknown dimension raises :class:`InvalidValue` (field ``dimension``)."""
+    if dimension not in DIMENSION_NAMES:
+        raise InvalidValue("dimension", f"choose one of {sorted(DIMENSION_NAMES)}")
     job = FitJob.objects.create(user=staff, kind=FitJob.Kind.PREFERENCE_VECTOR, dimension=dimension)
     _enqueue(job)
     return job
@@ -222,10 +224,29 @@ def roll_back(user: User) -> AdapterVersion | None:
     return previous
 
 
+def _check_etas(etas: Mapping[str, float]) -> None:
+    """Every name an active preference vector, every η finite and within ±``ATTUNE_MAX_ABS_ETA``;
+    else :class:`InvalidValue` for the API's field ``coefficients``, one message per problem."""
+    limit = settings.ATTUNE_MAX_ABS_ETA
+    known = set(selectors.active_vectors().values_list("name", flat=True))
+    problems = []
+    for name, eta in etas.items():
+        if name not in known:
+            problems.append(f"unknown preference vector {name!r}")
+        elif not math.isfinite(eta) or abs(eta) > limit:
+            problems.append(f"{name}: |η| must be at most {limit} (larger values break the model)")
+    if problems:
+        raise InvalidValue("coefficients", problems)
+
+
 def set_etas(
     user: User, etas: Mapping[str, float], origin: str = PreferenceCoefficient.Origin.USER
 ) -> dict[str, float]:
-    """Set the user's η for the named vectors (others keep theirs); returns all of them."""
+    """Set the user's η for the named vectors (others keep theirs); returns all of them.
+
+    Checked first (:func:`_check_etas`): an unknown vector or an η out of bounds stores nothing.
+    """
+    _check_etas(etas)
     for name, eta in etas.items():
         PreferenceCoefficient.objects.update_or_create(
             user=user, vector_name=name, defaults={"eta": float(eta), "origin": origin}

@@ -18,30 +18,25 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.collab import pairs, selectors, store
+from apps.collab import selectors, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
-from core.errors import ArtifactError
+from apps.feedback.selectors import current_cutoffs
+from core.errors import ArtifactError, Conflict, NotEnoughData
 
 LOCK_KEY = 0x436F504C  # "CoPL": one training request at a time
 Status = CollabModelVersion.Status
 
 
-class NotEnoughData(Exception):
-    """Training was asked for before there is enough feedback (answered 409)."""
-
-    def __init__(self, needed: int, available: int, what: str) -> None:
-        super().__init__(
-            f"Training CoPL needs at least {needed} {what}; there are {available}. "
-            "Users add pairs by comparing responses, editing outputs, or rating several outputs "
-            "of the same prompt."
-        )
-        self.needed = needed
-        self.available = available
-        self.what = what
-
-
-class Conflict(Exception):
-    """An operation that the version's state does not allow (answered 409)."""
+def _not_enough(needed: int, available: int, what: str) -> NotEnoughData:
+    """Training asked for before there is enough feedback."""
+    return NotEnoughData(
+        f"Training CoPL needs at least {needed} {what}; there are {available}. "
+        "Users add pairs by comparing responses, editing outputs, or rating several outputs "
+        "of the same prompt.",
+        needed=needed,
+        available=available,
+        what=what,
+    )
 
 
 def _lock() -> None:
@@ -74,12 +69,12 @@ def request_training(
     _lock()
     if (run := selectors.open_run()) is not None:
         return run, False
-    cutoffs = pairs.current_cutoffs()
+    cutoffs = current_cutoffs()
     summary = selectors.data_summary(cutoffs)
     if summary.pairs < settings.ATTUNE_COPL_MIN_PAIRS:
-        raise NotEnoughData(settings.ATTUNE_COPL_MIN_PAIRS, summary.pairs, "preference pairs")
+        raise _not_enough(settings.ATTUNE_COPL_MIN_PAIRS, summary.pairs, "preference pairs")
     if summary.users < settings.ATTUNE_COPL_MIN_USERS:
-        raise NotEnoughData(settings.ATTUNE_COPL_MIN_USERS, summary.users, "users with pairs")
+        raise _not_enough(settings.ATTUNE_COPL_MIN_USERS, summary.users, "users with pairs")
     newest = CollabModelVersion.objects.aggregate(m=Max("version"))["m"] or 0
     run = CollabModelVersion.objects.create(
         version=newest + 1,

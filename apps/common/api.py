@@ -1,16 +1,21 @@
-"""API building blocks shared by every app: owner-scoped viewsets, JSON parsing, error format."""
+"""API building blocks shared by every app: owner-scoped viewsets, validated input, JSON parsing,
+and the one place where errors become HTTP answers (:func:`exception_handler`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from rest_framework import exceptions, parsers, permissions, status
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-from apps.common.errors import ReferenceNotFound
+from core.errors import AttuneError, Conflict, InvalidValue, NotEnoughData, ReferenceNotFound
+
+S = TypeVar("S", bound=BaseSerializer)
 
 
 class OwnedViewSetMixin:
@@ -33,6 +38,14 @@ class OwnedViewSetMixin:
         serializer.save(user=self.request.user)
 
 
+def validated(serializer_class: type[S], data: Any, **kwargs: Any) -> S:
+    """``serializer_class`` holding ``data`` (a body or query parameters), validated: a 400
+    naming the fields if not. ``kwargs`` go to the serializer (``instance``, ``partial``)."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, answering 400 (not 500) for JSON nested too deep to decode."""
 
@@ -43,13 +56,36 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from err
 
 
+def domain_error_response(exc: AttuneError) -> Response:
+    """The HTTP answer to a domain error of :mod:`core.errors` (the only place that maps them)."""
+    if isinstance(exc, NotEnoughData):
+        body: dict[str, Any] = {
+            "detail": exc.message,
+            "needed": exc.needed,
+            "available": exc.available,
+        }
+        if exc.what is not None:
+            body["what"] = exc.what
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, Conflict):
+        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ReferenceNotFound):
+        return Response({exc.field: [exc.message]}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, InvalidValue):
+        return Response({exc.field: exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus a JSON 413 for bodies over the limit and 404 for unknown references."""
+    """DRF's handler, plus a JSON 413 for bodies over the limit and the domain errors of
+    :mod:`core.errors` (409 not enough data or conflict, 404 unknown reference, 400 invalid
+    value); views never answer those by hand."""
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "Request body exceeds the size limit."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
-    if isinstance(exc, ReferenceNotFound):
-        return Response({exc.field: [exc.message]}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, AttuneError):
+        set_rollback()
+        return domain_error_response(exc)
     return drf_exception_handler(exc, context)

@@ -37,6 +37,10 @@ NOT_FOUND = error(
     "Not found: no such object, or it is another user's.",
     not_found={"detail": "No object matches the given query."},
 )
+STAFF_ONLY = error(
+    "Staff only.",
+    forbidden={"detail": "You do not have permission to perform this action."},
+)
 TOO_LARGE = error(
     "The request body is over ATTUNE_MAX_BODY_BYTES.",
     too_large={"detail": "Request body is 2000000 bytes; the limit is 1048576 bytes."},

@@ -1,7 +1,7 @@
 """Writes for feedback: interactions, ratings (one per user and interaction), edits, comparisons.
 
 Ratings and edits name the interaction they judge; one that does not exist or is not the caller's
-raises :class:`apps.common.errors.ReferenceNotFound` and nothing is stored.
+raises :class:`core.errors.ReferenceNotFound` and nothing is stored.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.adapters.services import schedule_fit_check
 from apps.common.embeddings import schedule_embedding
-from apps.common.errors import ReferenceNotFound
 from apps.feedback import selectors
 from apps.feedback.models import Comparison, Edit, Interaction, Rating
 from apps.memory.services import schedule_inference
+from core.errors import ReferenceNotFound
 from core.text import DiffOp, word_diff, word_levenshtein, words
 
 

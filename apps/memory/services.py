@@ -18,24 +18,23 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.models import User
 from apps.common.embeddings import schedule_embedding
-from apps.common.errors import ReferenceNotFound
 from apps.feedback.models import Edit, Interaction
 from apps.memory.inference import InferenceBackend, backend_from_settings, clip
 from apps.memory.models import MemoryEntry
-
-
-class PreferenceTooLong(ValueError):
-    """A preference text over ``ATTUNE_MAX_PREFERENCE_CHARS`` (the API answers 400 before this)."""
+from core.errors import InvalidValue, ReferenceNotFound
 
 
 def check_preference(text: str) -> str:
-    """``text`` stripped; :class:`PreferenceTooLong` or ``ValueError`` when it cannot be stored."""
+    """``text`` stripped; :class:`InvalidValue` (field ``preference``) when it is empty or over
+    ``ATTUNE_MAX_PREFERENCE_CHARS`` characters."""
     text = text.strip()
     limit = settings.ATTUNE_MAX_PREFERENCE_CHARS
     if len(text) > limit:
-        raise PreferenceTooLong(f"A preference has at most {limit} characters; got {len(text)}.")
+        raise InvalidValue(
+            "preference", f"A preference has at most {limit} characters; got {len(text)}."
+        )
     if not text:
-        raise ValueError("A preference cannot be empty.")
+        raise InvalidValue("preference", "A preference cannot be empty.")
     return text
 
 
@@ -141,7 +140,9 @@ def add_preference(
     if interaction_id is not None:
         _copy_context(entry, _owned_interaction(user, interaction_id))
     if not entry.context_text.strip():
-        raise ValueError("A preference needs a context: its text or an interaction.")
+        raise InvalidValue(
+            "context_text", "A preference needs a context: its text or an interaction."
+        )
     return _save_new(entry)
 
 

@@ -1,5 +1,7 @@
 """Forms of the web UI. Every field is bounded by the same limits as the API, so anything a form
-can send is either stored or answered with a field error in place, never a server error."""
+can send is either stored or answered with a field error in place, never a server error. Rules
+that belong to a service (η bounds, known vectors) are the service's: a view shows its
+:class:`core.errors.InvalidValue` on the form (:func:`show_refusal`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from core.errors import InvalidValue
 from core.prompting import build_instruction
 from core.world.renderer import TASKS
 from core.world.sources import SOURCES
@@ -16,6 +19,13 @@ TASK_LABELS = {"summarize": "Summarize", "email": "Write an email"}
 SOURCE_CHOICES = [("", "any text"), *((name, spec.label) for name, spec in SOURCES.items())]
 MAX_SOURCE_CHARS = 64
 MAX_ATTRIBUTES = 50
+
+
+def show_refusal(form: forms.Form, err: InvalidValue) -> None:
+    """A service's refusal shown in place: on the field it names, else above the form."""
+    field = err.field if err.field in form.fields else None
+    for message in err.messages:
+        form.add_error(field, message)
 
 
 def text_field(
@@ -154,15 +164,14 @@ class PersonaForm(forms.Form):
 
 
 class SlidersForm(forms.Form):
-    """One η slider per active preference vector, each within ±``ATTUNE_MAX_ABS_ETA``."""
+    """One η slider per active preference vector, ranging over ±``ATTUNE_MAX_ABS_ETA``; the bound
+    itself is checked by ``apps.adapters.services.set_etas``."""
 
     def __init__(self, *args: Any, vectors: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         limit = settings.ATTUNE_MAX_ABS_ETA
         for vector in vectors:
             self.fields[vector.name] = forms.FloatField(
-                min_value=-limit,
-                max_value=limit,
                 label=f"{vector.negative} ↔ {vector.positive}",
                 widget=forms.NumberInput(
                     attrs={"type": "range", "min": -limit, "max": limit, "step": 0.1}

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts import selectors, services
+from apps.accounts.api import examples as ex
 from apps.accounts.api import serializers as s
 from apps.accounts.authentication import AppCredential
+from apps.common.api import validated
 
 
 class PeopleOnly(permissions.BasePermission):
@@ -49,8 +51,7 @@ class _KeyViewSet(
         raise NotImplementedError
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = validated(self.get_serializer_class(), request.data)
         issued = self.issue(serializer.validated_data["name"])
         data = self.issued_serializer_class(issued.record).data | {"key": issued.key}
         return Response(data, status=status.HTTP_201_CREATED)
@@ -72,7 +73,7 @@ class PersonalTokenViewSet(_KeyViewSet):
 
     @extend_schema(
         responses={201: s.IssuedPersonalTokenSerializer},
-        examples=[OpenApiExample("new token", value={"name": "laptop"}, request_only=True)],
+        examples=ex.NEW_TOKEN,
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
@@ -91,7 +92,7 @@ class ClientAppViewSet(_KeyViewSet):
 
     @extend_schema(
         responses={201: s.IssuedClientAppSerializer},
-        examples=[OpenApiExample("new app", value={"name": "my chat app"}, request_only=True)],
+        examples=ex.NEW_APP,
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from django.conf import settings
 from rest_framework import serializers
 
 from apps.adapters.models import AdapterVersion, FitJob, PreferenceVector
-from core.dimensions import DIMENSION_NAMES
 
 
 class FitJobSerializer(serializers.ModelSerializer):
@@ -47,30 +45,13 @@ class PreferenceVectorSerializer(serializers.ModelSerializer):
 
 
 class EtasSerializer(serializers.Serializer):
-    """η per preference vector name, e.g. ``{"format-bullets-vs-prose": 1.0}``."""
+    """η per preference vector name, e.g. ``{"format-bullets-vs-prose": 1.0}``; known vectors
+    and the bound ``ATTUNE_MAX_ABS_ETA`` are checked by ``services.set_etas``."""
 
     coefficients = serializers.DictField(child=serializers.FloatField())
 
-    def validate_coefficients(self, value: dict[str, float]) -> dict[str, float]:
-        limit = settings.ATTUNE_MAX_ABS_ETA
-        known = set(PreferenceVector.objects.filter(is_active=True).values_list("name", flat=True))
-        errors = []
-        for name, eta in value.items():
-            if name not in known:
-                errors.append(f"unknown preference vector {name!r}")
-            elif abs(eta) > limit:
-                errors.append(
-                    f"{name}: |η| must be at most {limit} (larger values break the model)"
-                )
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
 
 class VectorFitRequestSerializer(serializers.Serializer):
-    dimension = serializers.CharField(max_length=64)
+    """A dimension of ``core.dimensions`` (checked by ``services.request_vector_fit``)."""
 
-    def validate_dimension(self, value: str) -> str:
-        if value not in DIMENSION_NAMES:
-            raise serializers.ValidationError(f"choose one of {sorted(DIMENSION_NAMES)}")
-        return value
+    dimension = serializers.CharField(max_length=64)

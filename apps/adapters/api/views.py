@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,17 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.adapters import selectors, services
+from apps.adapters.api import examples as ex
 from apps.adapters.api import serializers as s
 from apps.adapters.models import AdapterVersion, FitJob
-from apps.common.api import OwnedViewSetMixin
+from apps.common.api import OwnedViewSetMixin, validated
+from apps.common.schema import NOT_FOUND, STAFF_ONLY, error
 
-CONFLICT_EXAMPLE = OpenApiExample(
-    "too few pairs",
-    value={"detail": "A fit needs at least 8 preference pairs; this user has 3. …", "needed": 8,
-           "available": 3},
-    response_only=True,
-    status_codes=["409"],
-)  # fmt: skip
+TOO_FEW_PAIRS = error("Too few pairs; says how many are needed.", **ex.TOO_FEW_PAIRS)
 
 
 @extend_schema(tags=["adapters"])
@@ -33,25 +29,19 @@ class FitJobViewSet(OwnedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     queryset = FitJob.objects.select_related("adapter_version")
     serializer_class = s.FitJobSerializer
     filterset_fields = ["status", "kind"]
+    lookup_value_regex = r"\d+"
 
     @extend_schema(
         request=None,
         responses={
             202: s.FitJobSerializer,
             200: OpenApiResponse(s.FitJobSerializer, description="a fit is already running"),
-            409: OpenApiResponse(description="too few pairs; says how many are needed"),
+            409: TOO_FEW_PAIRS,
         },
-        examples=[CONFLICT_EXAMPLE],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Start fitting the caller's adapter now (DPO from pairs, or KTO from thumbs)."""
-        try:
-            job, created = services.request_fit(request.user)
-        except services.NotEnoughData as err:
-            return Response(
-                {"detail": str(err), "needed": err.needed, "available": err.available},
-                status=status.HTTP_409_CONFLICT,
-            )
+        job, created = services.request_fit(request.user)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         return Response(s.FitJobSerializer(job).data, status=code)
 
@@ -65,8 +55,9 @@ class AdapterVersionViewSet(
     queryset = AdapterVersion.objects.all()
     serializer_class = s.AdapterVersionSerializer
     filterset_fields = ["status"]
+    lookup_value_regex = r"\d+"
 
-    @extend_schema(request=None, responses=s.AdapterVersionSerializer)
+    @extend_schema(request=None, responses={200: s.AdapterVersionSerializer, 404: NOT_FOUND})
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: str | None = None) -> Response:
         """Make this version the active adapter (the previous one is retired)."""
@@ -75,15 +66,15 @@ class AdapterVersionViewSet(
 
     @extend_schema(
         request=None,
-        responses={200: s.AdapterVersionSerializer, 409: OpenApiResponse(description="none")},
+        responses={
+            200: s.AdapterVersionSerializer,
+            409: error("There is no active adapter.", **ex.NO_ACTIVE_ADAPTER),
+        },
     )
     @action(detail=False, methods=["post"], url_path="roll-back")
     def roll_back(self, request: Request) -> Response:
         """Retire the active adapter and re-activate the previous one (or fall back to the base)."""
-        try:
-            previous = services.roll_back(request.user)
-        except services.Conflict as err:
-            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT)
+        previous = services.roll_back(request.user)
         if previous is None:
             return Response({"detail": "Rolled back to the base model.", "active": None})
         return Response(s.AdapterVersionSerializer(previous).data)
@@ -94,16 +85,24 @@ class PreferenceVectorViewSet(viewsets.ReadOnlyModelViewSet):
     """The preference vectors every user can weigh with η."""
 
     serializer_class = s.PreferenceVectorSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):  # noqa: ANN201
         return selectors.active_vectors()
 
-    @extend_schema(request=s.VectorFitRequestSerializer, responses={202: s.FitJobSerializer})
+    @extend_schema(
+        request=s.VectorFitRequestSerializer,
+        examples=ex.VECTOR_FIT,
+        responses={
+            202: s.FitJobSerializer,
+            400: error("Not a known dimension.", **ex.BAD_DIMENSION),
+            403: STAFF_ONLY,
+        },
+    )
     @action(detail=False, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def fit(self, request: Request) -> Response:
         """(Staff) fit a preference vector for one dimension on the current base model."""
-        serializer = s.VectorFitRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = validated(s.VectorFitRequestSerializer, request.data)
         job = services.request_vector_fit(request.user, serializer.validated_data["dimension"])
         return Response(s.FitJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -118,16 +117,16 @@ class EtasView(APIView):
 
     @extend_schema(
         request=s.EtasSerializer,
-        responses=s.EtasSerializer,
-        examples=[
-            OpenApiExample(
-                "brief bullets", value={"coefficients": {"format-bullets-vs-prose": 1.0}}
-            )
-        ],
+        responses={
+            200: s.EtasSerializer,
+            400: error(
+                "An unknown preference vector, or |η| over ATTUNE_MAX_ABS_ETA.", **ex.BAD_ETAS
+            ),
+        },
+        examples=ex.ETAS,
     )
     def put(self, request: Request) -> Response:
-        serializer = s.EtasSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = validated(s.EtasSerializer, request.data)
         etas = services.set_etas(request.user, serializer.validated_data["coefficients"])
         return Response({"coefficients": etas})
 

@@ -17,27 +17,17 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.collab import selectors, services
+from apps.collab.api import examples as ex
 from apps.collab.api import serializers as s
 from apps.collab.models import CollabModelVersion, UserEmbedding
-from apps.common.api import OwnedViewSetMixin
-from apps.common.schema import NOT_FOUND, error
+from apps.common.api import OwnedViewSetMixin, validated
+from apps.common.schema import NOT_FOUND, STAFF_ONLY, error
 
 NOT_ENOUGH = error(
-    "Too little feedback to train; says how much is needed and available.",
-    too_few_pairs={
-        "detail": "Training CoPL needs at least 64 preference pairs; there are 12. …",
-        "needed": 64,
-        "available": 12,
-        "what": "preference pairs",
-    },
-)
-STAFF_ONLY = error(
-    "Staff only.",
-    forbidden={"detail": "You do not have permission to perform this action."},
+    "Too little feedback to train; says how much is needed and available.", **ex.NOT_ENOUGH
 )
 NOT_ACTIVATABLE = error(
-    "The version cannot be activated (not trained, or its files are gone).",
-    conflict={"detail": "Only a trained version can be activated; copl-v3 is failed."},
+    "The version cannot be activated (not trained, or its files are gone).", **ex.NOT_ACTIVATABLE
 )
 
 
@@ -64,16 +54,7 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Train a new version now on the gpu queue (GNN + reward model); it is activated when
         it finishes. Progress: ``GET /api/collab/versions/{id}``."""
-        try:
-            run, created = services.request_training(requested_by=request.user)
-        except services.NotEnoughData as err:
-            body = {
-                "detail": str(err),
-                "needed": err.needed,
-                "available": err.available,
-                "what": err.what,
-            }
-            return Response(body, status=status.HTTP_409_CONFLICT)
+        run, created = services.request_training(requested_by=request.user)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         return Response(s.VersionSerializer(run).data, status=code)
 
@@ -84,10 +65,7 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         """Make this trained version the active one (roll back or forward)."""
-        try:
-            run = services.activate(self.get_object())
-        except services.Conflict as err:
-            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT)
+        run = services.activate(self.get_object())
         return Response(s.VersionSerializer(run).data)
 
     @extend_schema(
@@ -150,12 +128,16 @@ class UserInsightView(APIView):
                 "all_namespaces", bool, description="search every namespace, not only the user's"
             ),
         ],
-        responses={200: s.UserInsightSerializer, 403: STAFF_ONLY, 404: NOT_FOUND},
+        responses={
+            200: s.UserInsightSerializer,
+            400: error("A query parameter is invalid (named).", **ex.BAD_QUERY),
+            403: STAFF_ONLY,
+            404: NOT_FOUND,
+        },
     )
     def get(self, request: Request, user_id: int) -> Response:
         user = get_object_or_404(User, pk=user_id)
-        query = s.SimilarQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = validated(s.SimilarQuerySerializer, request.query_params)
         similar = selectors.similar_users(
             user, query.validated_data["k"], all_namespaces=query.validated_data["all_namespaces"]
         )

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from apps.common.api import OwnedViewSetMixin
+from apps.common.api import OwnedViewSetMixin, validated
 from apps.common.schema import NOT_FOUND, TOO_LARGE, error
 from apps.feedback import services
 from apps.feedback.api import examples as ex
@@ -50,12 +50,6 @@ class _FeedbackViewSet(
     def perform_destroy(self, instance: Any) -> None:
         services.delete(instance)
 
-    def _validated(self, serializer_class: type[BaseSerializer], **kwargs: Any) -> BaseSerializer:
-        """A serializer holding the request body, validated (a 400 naming the fields if not)."""
-        serializer = serializer_class(data=self.request.data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer
-
     @staticmethod
     def _answer(serializer: BaseSerializer, instance: Any, code: int = 200) -> Response:
         """``instance`` rendered by the request's own serializer: one serializer per request."""
@@ -84,7 +78,7 @@ class InteractionViewSet(_FeedbackViewSet):
     filterset_class = filters.InteractionFilter
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self._validated(s.InteractionSerializer)
+        serializer = validated(s.InteractionSerializer, request.data)
         interaction = services.create_interaction(request.user, **serializer.validated_data)
         return self._answer(serializer, interaction, status.HTTP_201_CREATED)
 
@@ -123,7 +117,7 @@ class RatingViewSet(_FeedbackViewSet):
     filterset_class = filters.RatingFilter
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self._validated(s.RatingSerializer)
+        serializer = validated(s.RatingSerializer, request.data)
         data = serializer.validated_data
         rating, created = services.rate(
             request.user,
@@ -137,7 +131,9 @@ class RatingViewSet(_FeedbackViewSet):
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         rating = self.get_object()
-        serializer = self._validated(s.RatingUpdateSerializer, instance=rating, partial=True)
+        serializer = validated(
+            s.RatingUpdateSerializer, request.data, instance=rating, partial=True
+        )
         return self._answer(serializer, services.update_rating(rating, **serializer.validated_data))
 
 
@@ -164,7 +160,7 @@ class EditViewSet(_FeedbackViewSet):
     filterset_class = filters.EditFilter
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self._validated(s.EditSerializer)
+        serializer = validated(s.EditSerializer, request.data)
         data = serializer.validated_data
         edit = services.record_edit(
             request.user,
@@ -206,13 +202,15 @@ class ComparisonViewSet(_FeedbackViewSet):
     filterset_class = filters.ComparisonFilter
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self._validated(s.ComparisonSerializer)
+        serializer = validated(s.ComparisonSerializer, request.data)
         comparison = services.create_comparison(request.user, **serializer.validated_data)
         return self._answer(serializer, comparison, status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         comparison = self.get_object()
-        change = self._validated(s.ComparisonUpdateSerializer, instance=comparison, partial=True)
+        change = validated(
+            s.ComparisonUpdateSerializer, request.data, instance=comparison, partial=True
+        )
         if "choice" in change.validated_data:
             services.update_comparison(comparison, choice=change.validated_data["choice"])
         return Response(s.ComparisonSerializer(comparison).data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
+from apps.common.schema import example
+
 CHAT_REQUEST = {
     "model": "attune",
     "messages": [
@@ -58,6 +60,10 @@ ERROR = {
         "code": "model_not_found",
     }
 }
+CHAT = [
+    example("chat", CHAT_REQUEST, request_only=True),
+    example("answer", CHAT_RESPONSE, response_only=True),
+]
 CHAT_REQUEST_SCHEMA = OpenApiTypes.OBJECT
 CHAT_RESPONSE_SCHEMA = OpenApiResponse(
     OpenApiTypes.OBJECT,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -149,8 +149,7 @@ class ChatCompletionsView(OpenAIView):
         request=ex.CHAT_REQUEST_SCHEMA,
         responses={200: ex.CHAT_RESPONSE_SCHEMA, 400: ex.ERROR_SCHEMA, 401: ex.ERROR_SCHEMA,
                    404: ex.ERROR_SCHEMA, 503: ex.ERROR_SCHEMA},
-        examples=[OpenApiExample("chat", value=ex.CHAT_REQUEST, request_only=True),
-                  OpenApiExample("answer", value=ex.CHAT_RESPONSE, response_only=True)],
+        examples=ex.CHAT,
     )  # fmt: skip
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         if not (request.content_type or "").startswith("application/json"):

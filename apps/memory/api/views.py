@@ -14,7 +14,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.common.api import OwnedViewSetMixin
+from apps.common.api import OwnedViewSetMixin, validated
 from apps.common.schema import NOT_FOUND, TOO_LARGE, error
 from apps.memory import services
 from apps.memory.api import examples as ex
@@ -71,18 +71,15 @@ class MemoryEntryViewSet(
     filterset_class = filters.MemoryEntryFilter
     lookup_value_regex = r"\d+"
 
-    def _valid(self, serializer_class: type[Any], **kwargs: Any) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        entry = services.add_preference(request.user, **self._valid(s.MemoryEntryCreateSerializer))
+        data = validated(s.MemoryEntryCreateSerializer, request.data).validated_data
+        entry = services.add_preference(request.user, **data)
         return Response(s.MemoryEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         entry = self.get_object()
-        services.update_preference(entry, **self._valid(s.MemoryEntryUpdateSerializer))
+        data = validated(s.MemoryEntryUpdateSerializer, request.data).validated_data
+        services.update_preference(entry, **data)
         return Response(s.MemoryEntrySerializer(entry).data)
 
     def perform_destroy(self, instance: MemoryEntry) -> None:

@@ -9,38 +9,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.api import OwnedViewSetMixin
-from apps.common.filters import OwnedFilterSet
-from apps.common.schema import MALFORMED, NOT_FOUND, TOO_LARGE, error, example
+from apps.common.api import OwnedViewSetMixin, validated
+from apps.common.schema import NOT_FOUND, TOO_LARGE, error
 from apps.personas import selectors, services
-from apps.personas.api.serializers import PersonaSerializer
+from apps.personas.api import examples as ex
+from apps.personas.api import filters
+from apps.personas.api import serializers as s
 from apps.personas.models import PersonaProfile
 
-PERSONA_IN = {
-    "text": "I teach primary school and write newsletters for parents.",
-    "attributes": {"role": "teacher", "tone": "warm", "languages": ["en", "nl"]},
-}
-PERSONA_OUT = {
-    "id": 4,
-    "user": 3,
-    **PERSONA_IN,
-    "created_at": "2026-05-01T09:30:00Z",
-    "updated_at": "2026-05-02T10:00:00Z",
-    "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
-    "embedding_dim": 384,
-    "embedded_at": "2026-05-02T10:00:01Z",
-}
-EXAMPLES = [
-    example("persona", PERSONA_IN, request_only=True),
-    example("persona", PERSONA_OUT, response_only=True),
-]
-NO_PERSONA = error("You have no persona profile yet.", none={"detail": "You have no persona yet."})
-INVALID = error(
-    "Invalid input, naming the field.",
-    not_an_object={"attributes": ["Expected a JSON object."]},
-    too_long={"text": ["Ensure this field has no more than 8000 characters."]},
-    **MALFORMED,
-)
+NO_PERSONA = error("You have no persona profile yet.", **ex.NO_PERSONA)
+INVALID = error("Invalid input, naming the field.", **ex.ERRORS)
 
 
 @extend_schema(tags=["personas"])
@@ -55,37 +33,40 @@ class MyPersonaView(APIView):
 
     @extend_schema(
         summary="Read my persona",
-        examples=EXAMPLES,
-        responses={200: PersonaSerializer, 404: NO_PERSONA},
+        examples=ex.PERSONA,
+        responses={200: s.PersonaSerializer, 404: NO_PERSONA},
     )
     def get(self, request: Request) -> Response:
-        return Response(PersonaSerializer(self._own(request)).data)
+        return Response(s.PersonaSerializer(self._own(request)).data)
 
     @extend_schema(
         summary="Set my persona (create or replace)",
-        request=PersonaSerializer,
-        examples=EXAMPLES,
-        responses={201: PersonaSerializer, 200: PersonaSerializer, 400: INVALID, 413: TOO_LARGE},
+        request=s.PersonaSerializer,
+        examples=ex.PERSONA,
+        responses={
+            201: s.PersonaSerializer,
+            200: s.PersonaSerializer,
+            400: INVALID,
+            413: TOO_LARGE,
+        },
     )
     def put(self, request: Request) -> Response:
-        serializer = PersonaSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = validated(s.PersonaSerializer, request.data)
         persona, created = services.set_persona(request.user, **serializer.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(PersonaSerializer(persona).data, status=code)
+        return Response(s.PersonaSerializer(persona).data, status=code)
 
     @extend_schema(
         summary="Change my persona",
-        request=PersonaSerializer,
-        examples=[example("new tone", {"attributes": {"tone": "playful"}}, request_only=True)],
-        responses={200: PersonaSerializer, 400: INVALID, 404: NO_PERSONA, 413: TOO_LARGE},
+        request=s.PersonaSerializer,
+        examples=ex.PERSONA_UPDATE,
+        responses={200: s.PersonaSerializer, 400: INVALID, 404: NO_PERSONA, 413: TOO_LARGE},
     )
     def patch(self, request: Request) -> Response:
         persona = self._own(request)
-        serializer = PersonaSerializer(persona, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
+        serializer = validated(s.PersonaSerializer, request.data, instance=persona, partial=True)
         services.update_persona(persona, **serializer.validated_data)
-        return Response(PersonaSerializer(persona).data)
+        return Response(s.PersonaSerializer(persona).data)
 
     @extend_schema(summary="Delete my persona", responses={204: None, 404: NO_PERSONA})
     def delete(self, request: Request) -> Response:
@@ -93,20 +74,14 @@ class MyPersonaView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PersonaFilter(OwnedFilterSet):
-    class Meta:
-        model = PersonaProfile
-        fields: list[str] = []
-
-
 @extend_schema_view(
     list=extend_schema(
-        summary="List persona profiles (yours; staff: everyone's)", examples=EXAMPLES
+        summary="List persona profiles (yours; staff: everyone's)", examples=ex.PERSONA
     ),
     retrieve=extend_schema(
         summary="Read one persona profile",
-        examples=EXAMPLES,
-        responses={200: PersonaSerializer, 404: NOT_FOUND},
+        examples=ex.PERSONA,
+        responses={200: s.PersonaSerializer, 404: NOT_FOUND},
     ),
 )
 @extend_schema(tags=["personas"])
@@ -116,6 +91,6 @@ class PersonaViewSet(
     """Persona profiles the caller may read: their own; staff read everyone's (``?user_id=ID``)."""
 
     queryset = PersonaProfile.objects.all()
-    serializer_class = PersonaSerializer
-    filterset_class = PersonaFilter
+    serializer_class = s.PersonaSerializer
+    filterset_class = filters.PersonaFilter
     lookup_value_regex = r"\d+"

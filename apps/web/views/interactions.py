@@ -12,12 +12,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.common.errors import ReferenceNotFound
 from apps.feedback import services as feedback
 from apps.feedback.models import Interaction
 from apps.web import drafts, selectors
 from apps.web.drafts import login_required_keeping_draft
 from apps.web.forms import EditForm, RateForm
+from core.errors import ReferenceNotFound
 
 
 def _owned(request: HttpRequest, pk: int) -> Interaction:

@@ -18,7 +18,8 @@ from apps.personas import services as personas
 from apps.personas.selectors import persona_of
 from apps.web import drafts, selectors
 from apps.web.drafts import login_required_keeping_draft
-from apps.web.forms import PersonaForm, PreferenceForm, SlidersForm
+from apps.web.forms import PersonaForm, PreferenceForm, SlidersForm, show_refusal
+from core.errors import InvalidValue
 
 
 def _persona_form(request: HttpRequest) -> PersonaForm:
@@ -75,8 +76,8 @@ def add_preference(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             memory.add_preference(request.user, **form.cleaned_data)
-        except ValueError as err:  # PreferenceTooLong included
-            form.add_error("preference", str(err))
+        except InvalidValue as err:
+            show_refusal(form, err)
         else:
             messages.success(request, "Preference added. It outranks learned ones nearby.")
             return _back("preferences")
@@ -98,8 +99,8 @@ def edit_preference(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             memory.update_preference(entry, **form.cleaned_data)
-        except ValueError as err:
-            form.add_error("preference", str(err))
+        except InvalidValue as err:
+            show_refusal(form, err)
         else:
             messages.success(request, "Preference updated: it is yours now.")
             return _back(f"entry-{pk}")
@@ -134,6 +135,10 @@ def sliders(request: HttpRequest) -> HttpResponse:
     form = SlidersForm(request.POST, vectors=vectors)
     if not form.is_valid():
         return _page(request, status=400, sliders_form=form)
-    adapters.set_etas(request.user, form.cleaned_data)
+    try:
+        adapters.set_etas(request.user, form.cleaned_data)
+    except InvalidValue as err:
+        show_refusal(form, err)
+        return _page(request, status=400, sliders_form=form)
     messages.success(request, "Sliders saved: your next texts use them.")
     return _back("sliders")

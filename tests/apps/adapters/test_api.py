@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apps.adapters import services
-from apps.adapters.models import AdapterVersion, FitJob, PreferenceVector
+from apps.adapters.models import AdapterVersion, FitJob, PreferenceCoefficient, PreferenceVector
+from core.dimensions import DIMENSION_NAMES
 from tests.apps.adapters.conftest import give_pairs
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +23,12 @@ def test_fit_with_too_few_pairs_is_a_clear_409(client_for, user):
     give_pairs(user, 3)
     response = client_for(user).post("/api/fit-jobs")
     assert response.status_code == 409
-    body = response.json()
-    assert body["needed"] == 8 and body["available"] == 3
-    assert "at least 8" in body["detail"]
+    assert response.json() == {
+        "detail": "A fit needs at least 8 preference pairs; this user has 3. "
+        "Edit outputs or compare responses to add pairs.",
+        "needed": 8,
+        "available": 3,
+    }
     assert not FitJob.objects.exists()
 
 
@@ -86,7 +90,9 @@ def test_promote_and_roll_back(client_for, user):
     assert AdapterVersion.objects.get(pk=v2.pk).status == "retired"
     to_base = client.post("/api/adapters/roll-back")
     assert to_base.json()["active"] is None
-    assert client.post("/api/adapters/roll-back").status_code == 409
+    none = client.post("/api/adapters/roll-back")
+    assert none.status_code == 409
+    assert none.json() == {"detail": "There is no active adapter to roll back."}
 
 
 def test_other_users_adapters_and_jobs_answer_404(client_for, user, other_user):
@@ -118,11 +124,25 @@ def test_coefficients_are_validated_and_per_user(client_for, user, other_user):
         {"coefficients": {"format-bullets-vs-prose": 9}},
         format="json",
     )
-    assert too_big.status_code == 400 and "coefficients" in too_big.json()
-    unknown = client.put(
-        "/api/preference-coefficients", {"coefficients": {"nope": 1}}, format="json"
+    assert too_big.status_code == 400
+    assert too_big.json() == {
+        "coefficients": [
+            "format-bullets-vs-prose: |η| must be at most 2.0 (larger values break the model)"
+        ]
+    }
+    both = client.put(
+        "/api/preference-coefficients",
+        {"coefficients": {"nope": 1, "format-bullets-vs-prose": -3}},
+        format="json",
     )
-    assert unknown.status_code == 400
+    assert both.status_code == 400
+    assert both.json() == {
+        "coefficients": [
+            "unknown preference vector 'nope'",
+            "format-bullets-vs-prose: |η| must be at most 2.0 (larger values break the model)",
+        ]
+    }
+    assert PreferenceCoefficient.objects.get(user=user).eta == 1.5  # nothing stored
     assert client_for(other_user).get("/api/preference-coefficients").json()["coefficients"] == {}
 
 
@@ -135,7 +155,31 @@ def test_only_staff_fit_preference_vectors(client_for, user, staff_user, monkeyp
     staff = client_for(staff_user)
     assert staff.post("/api/preference-vectors/fit", body, format="json").status_code == 202
     bad = staff.post("/api/preference-vectors/fit", {"dimension": "nope"}, format="json")
-    assert bad.status_code == 400 and "dimension" in bad.json()
+    assert bad.status_code == 400
+    assert bad.json() == {"dimension": [f"choose one of {sorted(DIMENSION_NAMES)}"]}
+    assert FitJob.objects.count() == 1
+
+
+def test_the_service_refuses_unknown_vectors_and_etas_out_of_bounds(user):
+    """The η rules live in ``set_etas``: every caller (API, web sliders, fitting) gets them."""
+    from core.errors import InvalidValue
+
+    PreferenceVector.objects.create(
+        name="format-bullets-vs-prose", attribute="format", positive="bullets", negative="prose",
+        base_model="m", base_fingerprint="f", rank=8, positive_path="p", negative_path="n",
+    )  # fmt: skip
+    for etas in (
+        {"nope": 0.5},
+        {"format-bullets-vs-prose": 2.5},
+        {"format-bullets-vs-prose": float("nan")},
+    ):
+        with pytest.raises(InvalidValue) as refused:
+            services.set_etas(user, etas)
+        assert refused.value.field == "coefficients" and len(refused.value.messages) == 1
+    assert not PreferenceCoefficient.objects.exists()
+    assert services.set_etas(user, {"format-bullets-vs-prose": -2.0}) == {
+        "format-bullets-vs-prose": -2.0
+    }
 
 
 def test_coefficients_fitted_from_edits_keep_user_set_values(client_for, user):

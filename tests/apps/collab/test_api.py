@@ -55,8 +55,13 @@ def test_training_request_409_then_202_then_200(
     ComparisonFactory(choice="a")
     response = client.post("/api/collab/versions")
     assert response.status_code == 409
-    body = response.json()
-    assert body["needed"] == 4 and body["available"] == 1 and body["what"] == "preference pairs"
+    assert response.json() == {
+        "detail": "Training CoPL needs at least 4 preference pairs; there are 1. Users add pairs "
+        "by comparing responses, editing outputs, or rating several outputs of the same prompt.",
+        "needed": 4,
+        "available": 1,
+        "what": "preference pairs",
+    }
     only_one = UserFactory()
     for _ in range(3):
         ComparisonFactory(user=only_one, choice="b")
@@ -105,7 +110,11 @@ def test_activate_rolls_back_to_a_trained_version(client_for, staff_user, user, 
     response = client.post(f"/api/collab/versions/{new.pk}/activate")
     assert response.status_code == 409 and "outside the store" in response.json()["detail"]
     failed = CollabModelVersion.objects.create(version=3, status="failed")
-    assert client.post(f"/api/collab/versions/{failed.pk}/activate").status_code == 409
+    response = client.post(f"/api/collab/versions/{failed.pk}/activate")
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"Only a trained version can be activated; {failed.label} is failed."
+    }
 
 
 def test_me_tells_how_and_how_many_but_never_who(client_for, user, other_user, staff_user):

@@ -149,9 +149,11 @@ def test_the_memory_web_side_does_not_import_torch():
 
 
 def test_services_refuse_a_preference_over_the_limit_with_a_clear_error(user, settings):
-    from apps.memory.services import PreferenceTooLong, add_preference
+    from apps.memory.services import add_preference
+    from core.errors import InvalidValue
 
     settings.ATTUNE_MAX_PREFERENCE_CHARS = 400
-    with pytest.raises(PreferenceTooLong, match="at most 400 characters; got 401"):
+    with pytest.raises(InvalidValue, match="at most 400 characters; got 401") as refused:
         add_preference(user, preference="z" * 401, context_text="Emails to the team.")
+    assert refused.value.field == "preference"
     assert not MemoryEntry.objects.exists()

@@ -82,4 +82,6 @@ def test_sliders(logged_in, user):
     for bad in ["9", "nan", "inf", "abc", ""]:
         response = logged_in.post("/me/sliders", {"format-bullets-vs-prose": bad})
         assert response.status_code == 400, bad
+    too_big = logged_in.post("/me/sliders", {"format-bullets-vs-prose": "-9"})
+    assert "|η| must be at most 2.0" in too_big.content.decode()  # the service's message
     assert PreferenceCoefficient.objects.get(user=user).eta == 1.5

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.collab import services
 from apps.collab.models import CollabModelVersion
+from core.errors import NotEnoughData
 
 
 class Command(BaseCommand):
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             run, created = services.request_training(
                 trigger=CollabModelVersion.Trigger.COMMAND, enqueue=not options["now"]
             )
-        except services.NotEnoughData as err:
+        except NotEnoughData as err:
             raise CommandError(str(err)) from err
         if not created:
             self.stdout.write(f"{run.label} is already {run.status} (progress {run.progress:.0%}).")
