@@ -1,18 +1,14 @@
-"""The console's door to CoPL's Django side (``apps.collab.selectors``): how a user's embedding
-was obtained, their most similar users, and the 2-D map of user embeddings.
-
-Where ``apps.collab`` is not installed these return None, and the console says so.
-"""
+"""The console's view of CoPL (``apps.collab.selectors``): how a user's embedding was obtained,
+their most similar users, the 2-D map of user embeddings, and the training runs."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
-
 from apps.accounts.models import User
+from apps.collab import selectors
+from apps.collab.models import CollabModelVersion
 
 
 @dataclass(frozen=True)
@@ -31,50 +27,26 @@ class Embedding:
     version: int | None
 
 
-def _selectors() -> Any | None:
-    if not apps.is_installed("apps.collab"):
-        return None
-    try:
-        return importlib.import_module("apps.collab.selectors")
-    except ImportError:
-        return None
-
-
-def is_available() -> bool:
-    return _selectors() is not None
-
-
-def embedding(user: User) -> Embedding | None:
-    module = _selectors()
-    if module is None:
-        return None
-    version = module.active_version()
-    _, how = module.user_embedding(user)
+def embedding(user: User) -> Embedding:
+    version = selectors.active_version()
+    _, how = selectors.user_embedding(user)
     return Embedding(how, version.version if version is not None else None)
 
 
-def similar_users(user: User, k: int = 5) -> list[Similar] | None:
+def similar_users(user: User, k: int = 5) -> list[Similar]:
     """The ``k`` users nearest to ``user`` in CoPL's embedding space, across every namespace
-    (operators see all); None when CoPL is not installed."""
-    module = _selectors()
-    if module is None:
-        return None
-    found = module.similar_users(user, k=k, all_namespaces=True)
+    (operators see all)."""
+    found = selectors.similar_users(user, k=k, all_namespaces=True)
     return [Similar(other.pk, other.username, float(score)) for other, score in found]
 
 
-def embedding_map() -> list[Any] | None:
+def embedding_map() -> list[Any]:
     """Points ``(user_id, username, client_app_id, expert, x, y)`` of the active version."""
-    module = _selectors()
-    return None if module is None else list(module.embedding_map())
+    return list(selectors.embedding_map())
 
 
 def runs(limit: int = 20) -> list[Any]:
-    """CoPL training runs (``CollabModelVersion``), open first then the newest; [] without CoPL."""
-    if _selectors() is None:
-        return []
-    from apps.collab.models import CollabModelVersion
-
+    """CoPL training runs (``CollabModelVersion``), open first then the newest."""
     runs = CollabModelVersion.objects.all()
     open_ = runs.filter(status__in=["queued", "running"]).order_by("-version")[:limit]
     rest = runs.exclude(status__in=["queued", "running"]).order_by("-version")[:limit]
@@ -95,8 +67,6 @@ def run_state(run: Any) -> dict[str, object]:
 
 
 def run_states(ids: list[int]) -> list[dict[str, object]]:
-    if _selectors() is None or not ids:
+    if not ids:
         return []
-    from apps.collab.models import CollabModelVersion
-
     return [run_state(run) for run in CollabModelVersion.objects.filter(pk__in=ids)]

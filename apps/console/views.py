@@ -14,6 +14,7 @@ from apps.adapters.models import AdapterVersion, FitJob
 from apps.console import collab, plots, selectors
 from apps.console.permissions import staff_required
 from apps.personas.selectors import persona_of
+from core.errors import Conflict, NotEnoughData
 
 MAX_SEARCH = 100
 
@@ -77,7 +78,6 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "versions": selectors.adapter_versions(person),
         "jobs": selectors.fit_jobs(person, limit=10),
         "cost_plot": _user_cost_plot(person.pk),
-        "collab_available": collab.is_available(),
         "similar": collab.similar_users(person),
         "embedding": collab.embedding(person),
         "embedding_plot": _embedding_plot(person.pk),
@@ -107,7 +107,7 @@ def roll_back(request: HttpRequest, pk: int) -> HttpResponse:
     person = _user(pk)
     try:
         previous = adapters.roll_back(person)
-    except adapters.Conflict as err:
+    except Conflict as err:
         messages.error(request, str(err))
     else:
         label = previous.label if previous else "the base model"
@@ -121,7 +121,7 @@ def start_fit(request: HttpRequest, pk: int) -> HttpResponse:
     person = _user(pk)
     try:
         job, created = adapters.request_fit(person)
-    except adapters.NotEnoughData as err:
+    except NotEnoughData as err:
         messages.error(request, str(err))
         return _back_to(pk, "adapters")
     if created:
@@ -136,7 +136,6 @@ def start_fit(request: HttpRequest, pk: int) -> HttpResponse:
 def jobs(request: HttpRequest) -> HttpResponse:
     context = {
         "jobs": selectors.fit_jobs(limit=100),
-        "collab_available": collab.is_available(),
         "runs": collab.runs(),
     }
     return render(request, "console/jobs.html", context)

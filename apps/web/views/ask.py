@@ -7,11 +7,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.common.errors import ReferenceNotFound
 from apps.feedback import services as feedback
 from apps.web import drafts, generation, selectors
 from apps.web.drafts import login_required_keeping_draft
 from apps.web.forms import AskForm, ChoiceForm
+from core.errors import ReferenceNotFound
 
 
 def _ask_form(request: HttpRequest, name: str) -> AskForm:
@@ -26,7 +26,7 @@ def _generate(request: HttpRequest, form: AskForm, n: int) -> list[int] | None:
         return None
     try:
         return generation.generate(request.user, form.messages(), n=n)
-    except (generation.GenerationUnavailable, generation.GenerationFailed) as err:
+    except generation.GenerationFailed as err:
         form.add_error(None, str(err))
         return None
 
@@ -35,7 +35,6 @@ def _page(request: HttpRequest, template: str, form: AskForm) -> HttpResponse:
     status = 400 if form.is_bound and form.errors else 200
     context = {
         "form": form,
-        "available": generation.is_available(),
         "running": generation.is_running(),
         "recent": selectors.interactions(request.user)[:5],
     }

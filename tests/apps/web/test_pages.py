@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from apps.feedback.models import Edit, Interaction, Rating
 from apps.web import generation
+from core.errors import unavailable
 from tests.support.factories import EditFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,24 +41,15 @@ def test_log_in_and_out(client, user):
     assert client.get("/ask").status_code == 302
 
 
-def test_ask_without_generation_says_so(logged_in, monkeypatch):
-    monkeypatch.setattr(generation, "_generate", lambda: None)
-    page = logged_in.get("/ask")
-    assert b"generation-unavailable" in page.content
-    response = logged_in.post("/ask", {"mode": "chat", "message": "Hello"})
-    assert response.status_code == 400
-    assert b"not available on this server yet" in response.content
-
-
 def test_ask_calls_the_generation_service_and_opens_the_text(logged_in, user, monkeypatch):
     seen = {}
 
     def fake_generate(who, messages, n=1, **params):  # isolates the form from the service
         seen.update(messages=messages, n=n, params=params)
         made = [InteractionFactory(user=who, output=f"candidate {k}") for k in range(n)]
-        return {"interaction_ids": [i.pk for i in made]}  # as Completion.interaction_ids
+        return SimpleNamespace(interaction_ids=[i.pk for i in made])  # as a Completion
 
-    monkeypatch.setattr(generation, "_generate", lambda: fake_generate)
+    monkeypatch.setattr(generation.services, "generate", fake_generate)
     data = {"mode": "task", "task": "summarize", "source": "news", "context": "The council met."}
     response = logged_in.post("/ask", data)
     newest = Interaction.objects.owned_by(user).first()
@@ -76,13 +69,12 @@ def test_ask_calls_the_generation_service_and_opens_the_text(logged_in, user, mo
     assert bad.status_code == 400 and b"Select a valid choice" in bad.content
 
 
+def serving_down(*args, **kwargs):
+    raise unavailable("The generation service at http://127.0.0.1:1 is not reachable.")
+
+
 def test_a_generation_error_is_shown_on_the_form(logged_in, monkeypatch):
-    from core.errors import unavailable
-
-    def down(*args, **kwargs):
-        raise unavailable("The generation service at http://127.0.0.1:1 is not reachable.")
-
-    monkeypatch.setattr(generation, "_generate", lambda: down)
+    monkeypatch.setattr(generation.services, "generate", serving_down)
     response = logged_in.post("/ask", {"mode": "chat", "message": "Hello there"})
     assert response.status_code == 400
     assert b"is not reachable" in response.content and b"Hello there" in response.content
@@ -103,7 +95,7 @@ def test_ask_form_errors_show_in_place(logged_in, monkeypatch, data, field, mess
     def must_not_run(*args, **kwargs):
         pytest.fail("an invalid form must not reach generation")
 
-    monkeypatch.setattr(generation, "_generate", lambda: must_not_run)
+    monkeypatch.setattr(generation.services, "generate", must_not_run)
     response = logged_in.post("/ask", data)
     assert response.status_code == 400
     assert message in response.context["form"].errors[field][0]
@@ -220,7 +212,7 @@ def test_my_data_export_and_delete_everything(logged_in, user, interaction, othe
 
 def test_nothing_a_form_can_send_is_a_server_error(logged_in, user, interaction, monkeypatch):
     monkeypatch.setattr("apps.memory.services.schedule_inference", lambda edit: None)
-    monkeypatch.setattr(generation, "_generate", lambda: None)
+    monkeypatch.setattr(generation.services, "generate", serving_down)
     entry = user.memory_memoryentry_set.create(
         context_text="c", preference="p", origin="user", source=""
     )
