@@ -17,8 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def var_dir() -> Path:
-    """The run-time state folder: ``$ATTUNE_VAR_DIR`` or ``<repo root>/var``."""
-    return Path(os.environ.get("ATTUNE_VAR_DIR") or REPO_ROOT / "var")
+    """The run-time state folder (database, models, adapters), absolute: ``$ATTUNE_VAR_DIR``, or
+    ``<repo root>/var`` when it is unset or empty."""
+    return Path(os.environ.get("ATTUNE_VAR_DIR") or REPO_ROOT / "var").resolve()
 
 
 def base_model_name() -> str:

@@ -13,13 +13,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from core.config import var_dir
+
 DATABASE_NAME = "attune"
-
-
-def var_dir() -> Path:
-    """Where Attune keeps its local state (database, models, adapters)."""
-    default = Path(__file__).resolve().parents[2] / "var"
-    return Path(os.environ.get("ATTUNE_VAR_DIR", default)).resolve()
 
 
 def pgdata_dir() -> Path:

@@ -12,9 +12,10 @@ from pathlib import Path
 import dj_database_url
 
 from attune import embedded_db
+from core import config
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-VAR_DIR = embedded_db.var_dir()
+VAR_DIR = config.var_dir()
 
 
 def env_bool(name: str, default: bool = False) -> bool:

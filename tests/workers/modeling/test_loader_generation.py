@@ -46,17 +46,6 @@ def _tiny_hf_model(folder: Path, chat: bool) -> Path:
     return folder
 
 
-def test_config_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("ATTUNE_BASE_MODEL", raising=False)
-    monkeypatch.delenv("ATTUNE_VAR_DIR", raising=False)
-    assert attune_config.base_model_name() == attune_config.STYLE_LM_NAME
-    assert attune_config.var_dir() == attune_config.REPO_ROOT / "var"
-    monkeypatch.setenv("ATTUNE_BASE_MODEL", "some/model")
-    monkeypatch.setenv("ATTUNE_VAR_DIR", str(tmp_path))
-    assert attune_config.base_model_name() == "some/model"
-    assert attune_config.var_dir() == tmp_path
-
-
 def test_builtin_name_loads_the_cached_style_model(tiny_env: Path) -> None:
     assert resolve_model_path() == str(style_lm_dir(tiny_env))
     model, tokenizer = load_base_model(device="cpu")
