@@ -1,12 +1,6 @@
-"""CoPL's optimization-free adaptation for users outside the trained graph, in numpy (the web
-side stays torch-free).
-
-The same computation as ``workers.collab.coldstart.adapt_user`` (a test checks they agree): the
-candidates are the seen users who chose one of the responses the new user chose (every seen user
-when none did); each is scored by the mean log-likelihood of the new user's pairs under its
-embedding, ``mean_p log sigmoid(u . (c_p - r_p))``; the new embedding is the L2-normalized
-average of the candidates' embeddings with ``softmax(score / tau)`` weights. Only pairs whose two
-texts are response nodes of the graph count.
+"""CoPL's cold start on the web side: a user outside the trained graph gets an embedding from
+the stored artifact, without torch (the arithmetic is :mod:`core.coldstart`, shared with
+``workers.collab.coldstart``). Only pairs whose two texts are response nodes of the graph count.
 """
 
 from __future__ import annotations
@@ -17,6 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.collab.store import EmbeddingsArtifact
+from core import coldstart
+from core.coldstart import normalize, softmax
+
+__all__ = ["Adapted", "adapt", "normalize", "softmax", "weighted_mean"]
 
 
 @dataclass(frozen=True)
@@ -28,22 +26,6 @@ class Adapted:
     neighbors: tuple[tuple[int, float], ...]
 
 
-def softmax(scores: np.ndarray, tau: float) -> np.ndarray:
-    z = scores / tau
-    z = z - z.max()
-    weights = np.exp(z)
-    return weights / weights.sum()
-
-
-def normalize(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / max(norm, 1e-12)
-
-
-def log_sigmoid(x: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -x)
-
-
 def adapt(
     pairs: Sequence[tuple[str, str]],
     artifact: EmbeddingsArtifact,
@@ -51,24 +33,14 @@ def adapt(
     top: int = 10,
 ) -> Adapted | None:
     """The embedding of a user from their (chosen key, rejected key) pairs (keys from
-    ``apps.collab.pairs.text_key``); None when no pair has both texts in the graph."""
+    ``core.text.text_key``); None when no pair has both texts in the graph."""
     index = artifact.text_index
     usable = [(index[c], index[r]) for c, r in pairs if c in index and r in index]
-    if not usable:
+    found = coldstart.adapt(usable, artifact.users, artifact.responses, artifact.chosen_edges, tau)
+    if found is None:
         return None
-    chosen = np.array([c for c, _ in usable])
-    rejected = np.array([r for _, r in usable])
-    edges = artifact.chosen_edges
-    candidates = np.unique(edges[np.isin(edges[:, 1], chosen), 0])
-    if not len(candidates):
-        candidates = np.arange(len(artifact.user_ids))
-    vectors = artifact.users[candidates].astype(np.float64)
-    margins = vectors @ (artifact.responses[chosen] - artifact.responses[rejected]).T
-    weights = softmax(log_sigmoid(margins).mean(axis=1), tau)
-    vector = normalize(weights @ vectors).astype(np.float32)
-    order = np.argsort(-weights, kind="stable")[:top]
-    neighbors = tuple((artifact.user_ids[candidates[i]], float(weights[i])) for i in order)
-    return Adapted(vector, len(usable), neighbors)
+    neighbors = tuple((artifact.user_ids[row], weight) for row, weight in found.heaviest(top))
+    return Adapted(found.vector.astype(np.float32), len(usable), neighbors)
 
 
 def weighted_mean(vectors: np.ndarray, similarities: np.ndarray, tau: float) -> np.ndarray:

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from datasets import Dataset
@@ -155,6 +156,36 @@ def _run(trainer: DPOTrainer | KTOTrainer, callback: _ProgressCallback, examples
     )
 
 
+def _fit(
+    trainer_class: type,
+    config_class: type,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: list[dict[str, Any]],
+    settings: FitSettings,
+    progress: Progress | None,
+    **config: Any,
+) -> FitResult:
+    """Train a LoRA with one of TRL's preference trainers (DPO, KTO) on ``rows``."""
+    callback = _ProgressCallback(progress, [])
+    with tempfile.TemporaryDirectory(prefix="attune-fit-") as out:
+        args = config_class(
+            **_common_args(settings, len(rows), out),
+            beta=settings.beta,
+            max_length=settings.max_length,
+            **config,
+        )
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=settings.lora_config(),
+            callbacks=[callback],
+        )
+        return _run(trainer, callback, len(rows))
+
+
 def fit_dpo(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -165,27 +196,11 @@ def fit_dpo(
     """DPO on (prompt, chosen, rejected) pairs; returns the model with the fitted LoRA."""
     if not pairs:
         raise ValueError("DPO needs at least one preference pair")
-    callback = _ProgressCallback(progress, [])
-    dataset = Dataset.from_list([asdict(p) for p in pairs])
     losses = {"loss_type": ["sigmoid"], "loss_weights": [1.0]}
     if settings.sft_weight > 0:
         losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, settings.sft_weight]}
-    with tempfile.TemporaryDirectory(prefix="attune-dpo-") as out:
-        args = DPOConfig(
-            **_common_args(settings, len(pairs), out),
-            beta=settings.beta,
-            max_length=settings.max_length,
-            **losses,
-        )
-        trainer = DPOTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=settings.lora_config(),
-            callbacks=[callback],
-        )
-        return _run(trainer, callback, len(pairs))
+    rows = [asdict(p) for p in pairs]
+    return _fit(DPOTrainer, DPOConfig, model, tokenizer, rows, settings, progress, **losses)
 
 
 def fit_kto(
@@ -199,20 +214,5 @@ def fit_kto(
     labels = {e.label for e in examples}
     if labels != {True, False}:
         raise ValueError("KTO needs at least one thumbs-up and one thumbs-down example")
-    callback = _ProgressCallback(progress, [])
-    dataset = Dataset.from_list([asdict(e) for e in examples])
-    with tempfile.TemporaryDirectory(prefix="attune-kto-") as out:
-        args = KTOConfig(
-            **_common_args(settings, len(examples), out),
-            beta=settings.beta,
-            max_length=settings.max_length,
-        )
-        trainer = KTOTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=settings.lora_config(),
-            callbacks=[callback],
-        )
-        return _run(trainer, callback, len(examples))
+    rows = [asdict(e) for e in examples]
+    return _fit(KTOTrainer, KTOConfig, model, tokenizer, rows, settings, progress)

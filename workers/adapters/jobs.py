@@ -1,4 +1,4 @@
-"""The body of a fit job, run by a ``gpu``-queue worker (imports torch; never the web process).
+"""The body of a fit job (the ``adapters.fit_job`` task on a ``gpu``-queue worker; torch).
 
 A job is idempotent: it reads the feedback up to the cutoffs fixed when it was requested, writes
 its files to a folder named after the job (a retry overwrites them), and records its adapter
@@ -11,36 +11,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
+from peft import PeftModel
 
 from apps.adapters import selectors, services
 from apps.adapters.models import AdapterVersion, FitJob
-
-if TYPE_CHECKING:
-    from peft import PeftModel
+from apps.feedback import selectors as feedback
+from core import config
+from core.dimensions import dimension
+from workers.adapters import evaluate
+from workers.adapters.fit import FitSettings, PreferencePair, ThumbExample, fit_dpo, fit_kto
+from workers.adapters.storage import AdapterStore, base_fingerprint
+from workers.adapters.vectors import fit_vector
+from workers.modeling.loader import load_base_model
+from workers.serving.prompts import UserContext, render_prompt
 
 log = logging.getLogger(__name__)
+HELDOUT_SHARE = 0.2  # of a fit's pairs (or thumbs): scored before promotion, never trained on
 Progress = Callable[[float, float | None], None]
 
 
-def fit_settings():  # noqa: ANN201  (workers.adapters.fit.FitSettings; torch-side type)
-    from workers.adapters.fit import FitSettings
-
+def fit_settings() -> FitSettings:
     return FitSettings(**settings.ATTUNE_FIT)
 
 
-def vector_fit_settings():  # noqa: ANN201  (workers.adapters.fit.FitSettings)
+def vector_fit_settings() -> FitSettings:
     """A preference vector pole's settings: the fit's, with ``ATTUNE_VECTOR_FIT`` on top."""
-    from workers.adapters.fit import FitSettings
-
     return FitSettings(**{**settings.ATTUNE_FIT, **settings.ATTUNE_VECTOR_FIT})
 
 
-def adapter_store():  # noqa: ANN201  (workers.adapters.storage.AdapterStore)
-    from workers.adapters.storage import AdapterStore
-
+def adapter_store() -> AdapterStore:
     return AdapterStore(settings.ATTUNE_ADAPTER_ROOT)
 
 
@@ -69,26 +71,19 @@ def model_prompt(tokenizer: Any, prompt: str) -> str:
     """A stored prompt as the base model reads it at serving time (``workers.serving.prompts``,
     without the user's memory or persona: the adapter learns what they leave out): for the style
     model, tags + task + context parsed from the instruction; for a chat model, its template."""
-    from workers.serving.prompts import UserContext, render_prompt
-
     return render_prompt(tokenizer, [{"role": "user", "content": prompt}], UserContext())
 
 
 def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
-    from workers.adapters import evaluate
-    from workers.adapters.fit import PreferencePair, ThumbExample, fit_dpo, fit_kto
-    from workers.adapters.storage import base_fingerprint
-    from workers.modeling.loader import load_base_model
-
-    cutoffs = selectors.Cutoffs(job.edit_cutoff, job.comparison_cutoff, job.rating_cutoff)
-    pairs = selectors.training_pairs(job.user, cutoffs)
+    cutoffs = feedback.Cutoffs.of(job)
+    pairs = feedback.preference_pairs(user=job.user, upto=cutoffs, with_ratings=False)
     model, tokenizer = load_base_model()
     fingerprint = base_fingerprint(model)
     cfg = fit_settings()
     pairs = [replace(p, prompt=model_prompt(tokenizer, p.prompt)) for p in pairs]
     if len(pairs) >= settings.ATTUNE_FIT_MIN_PAIRS:
         method = AdapterVersion.Method.DPO
-        train, heldout = selectors.split_heldout(pairs)
+        train, heldout = feedback.split_heldout(pairs, HELDOUT_SHARE)
         result = fit_dpo(
             model, tokenizer, [PreferencePair(p.prompt, p.chosen, p.rejected) for p in train],
             cfg, progress,
@@ -102,9 +97,9 @@ def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
         method = AdapterVersion.Method.KTO
         thumbs = [
             replace(t, prompt=model_prompt(tokenizer, t.prompt))
-            for t in selectors.training_thumbs(job.user, cutoffs)
+            for t in feedback.thumbs(user=job.user, upto=cutoffs)
         ]
-        train, heldout = selectors.split_heldout(thumbs)
+        train, heldout = feedback.split_heldout(thumbs, HELDOUT_SHARE)
         result = fit_kto(
             model, tokenizer, [ThumbExample(t.prompt, t.completion, t.label) for t in train],
             cfg, progress,
@@ -179,17 +174,10 @@ def _score_active(
 
 
 def _base_model_name() -> str:
-    from core import config
-
     return config.base_model_name()
 
 
 def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
-    from core.dimensions import dimension
-    from workers.adapters.storage import base_fingerprint
-    from workers.adapters.vectors import fit_vector
-    from workers.modeling.loader import load_base_model
-
     dim = dimension(job.dimension)
     fitted = fit_vector(
         load_base_model, dim, settings.ATTUNE_VECTOR_PAIRS, vector_fit_settings(), progress

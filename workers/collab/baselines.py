@@ -87,14 +87,20 @@ def fit_per_user(
 ) -> torch.Tensor:
     """Per-user linear rewards ``W`` [n_users, D]: for every user separately, the mean BT loss of
     their own pairs + ``l2/2 |w_u|^2`` (one joint L-BFGS run; the problems do not interact)."""
-    diffs = pairs.differences(features)
-    weights = torch.zeros(n_users, features.shape[1], requires_grad=True)
+    return _fit_user_weights(pairs.differences(features), pairs.users, n_users, l2, steps)
+
+
+def _fit_user_weights(
+    diffs: torch.Tensor, users: torch.Tensor, n_users: int, l2: float, steps: int
+) -> torch.Tensor:
+    """``W`` [n_users, D] minimizing each user's mean BT loss on their pairs' feature
+    differences ``diffs`` [P, D] (row p belongs to ``users[p]``) + ``l2/2 |W|^2``."""
+    weights = torch.zeros(n_users, diffs.shape[1], requires_grad=True)
 
     def loss() -> torch.Tensor:
-        margins = (weights[pairs.users] * diffs).sum(-1)
+        margins = (weights[users] * diffs).sum(-1)
         return (
-            _per_user_mean(F.softplus(-margins), pairs.users, n_users)
-            + 0.5 * l2 * weights.pow(2).sum()
+            _per_user_mean(F.softplus(-margins), users, n_users) + 0.5 * l2 * weights.pow(2).sum()
         )
 
     _lbfgs([weights], loss, steps)
@@ -155,14 +161,4 @@ def fit_lore_users(
 ) -> LowRankReward:
     """Few-shot LoRe for new users: fit only their weights on ``pairs``, basis frozen."""
     projected = pairs.differences(features) @ basis.T
-    weights = torch.zeros(n_users, basis.shape[0], requires_grad=True)
-
-    def loss() -> torch.Tensor:
-        margins = (weights[pairs.users] * projected).sum(-1)
-        return (
-            _per_user_mean(F.softplus(-margins), pairs.users, n_users)
-            + 0.5 * l2 * weights.pow(2).sum()
-        )
-
-    _lbfgs([weights], loss, steps)
-    return LowRankReward(basis, weights.detach())
+    return LowRankReward(basis, _fit_user_weights(projected, pairs.users, n_users, l2, steps))

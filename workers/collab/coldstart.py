@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from core import coldstart
 from workers.collab.gnn import UserEmbeddings
 
 ColdStartMethod = Literal["shared-response", "all-users", "persona"]
@@ -54,24 +55,23 @@ def adapt_user(
     """
     index = embeddings.text_index()
     usable = [(index[c], index[r]) for c, r in pairs if c in index and r in index]
-    if not usable:
+    found = coldstart.adapt(
+        usable,
+        embeddings.users.detach().cpu().numpy(),
+        embeddings.responses.detach().cpu().numpy(),
+        embeddings.chosen_edges.cpu().numpy(),
+        tau,
+    )
+    if found is None:
         return None
-    chosen = torch.tensor([c for c, _ in usable])
-    rejected = torch.tensor([r for _, r in usable])
-    edges = embeddings.chosen_edges
-    shares = torch.isin(edges[:, 1], chosen)
-    candidates = torch.unique(edges[shares, 0])
-    method: ColdStartMethod = "shared-response"
-    if not len(candidates):
-        candidates = torch.arange(len(embeddings.user_ids))
-        method = "all-users"
-    vectors = embeddings.users[candidates]
-    scores = F.logsigmoid(embeddings.pair_margins(vectors, chosen, rejected)).mean(dim=1)
-    weights = torch.softmax(scores / tau, dim=0)
-    embedding = F.normalize(weights @ vectors, dim=0)
-    ids = [embeddings.user_ids[i] for i in candidates.tolist()]
-    neighbors, ranked = _ranked(ids, weights, top)
-    return ColdStart(embedding, neighbors, ranked, len(usable), method)
+    ranked = found.heaviest(top)
+    return ColdStart(
+        torch.as_tensor(found.vector, dtype=embeddings.users.dtype),
+        tuple(embeddings.user_ids[row] for row, _ in ranked),
+        tuple(weight for _, weight in ranked),
+        len(usable),
+        found.method,  # type: ignore[arg-type]
+    )
 
 
 def persona_fallback(
