@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection
@@ -80,6 +81,27 @@ def workers() -> dict[str, Any]:
     }
     if missing:
         result["error"] = f"no live worker consumes queue(s): {', '.join(missing)}"
+    return result
+
+
+def serving() -> dict[str, Any]:
+    """Every serving replica (``ATTUNE_SERVING_URLS``) with its state: ``ok``, ``loading`` or
+    ``down``; ``ok`` here when at least one replica is up, since the web sends each request to a
+    replica that is."""
+    from apps.generation.client import statuses
+
+    replicas: list[dict[str, Any]] = []
+    for replica in statuses():
+        url = redact(replica.url) if urlsplit(replica.url).password else replica.url
+        entry: dict[str, Any] = {"url": url, "state": replica.state}
+        if replica.health and replica.health.get("base_model"):
+            entry["base_model"] = replica.health["base_model"]
+        if replica.error:
+            entry["error"] = replica.error
+        replicas.append(entry)
+    result: dict[str, Any] = {"ok": any(r["state"] == "ok" for r in replicas), "replicas": replicas}
+    if not result["ok"]:
+        result["error"] = "no serving replica is up: generation answers 503"
     return result
 
 
