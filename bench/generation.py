@@ -103,20 +103,28 @@ def random_lora(linears, rank: int, g: torch.Generator, scale: float = 0.02):  #
     )
 
 
-def write_store(root: Path, linears, fingerprint: str, users: int, rank: int, dtype) -> dict:
-    """``users`` user adapters and two preference vectors (θ₊, θ₋) in an adapter store."""
+def bench_store(root: Path):  # noqa: ANN201 (workers.adapters.storage.AdapterStore)
+    """An adapter store on a local artifact store under ``root`` (its own cache and scratch)."""
+    from core.artifacts import open_store
     from workers.adapters.storage import AdapterStore
+
+    return AdapterStore(open_store(str(root / "store"), root / "cache", 2**40), root / "scratch")
+
+
+def write_store(root: Path, linears, fingerprint: str, users: int, rank: int, dtype) -> dict:
+    """``users`` user adapters and two preference vectors (θ₊, θ₋) in the adapter store under
+    ``root``; returns their refs by name."""
     from workers.serving.lora import LoraWeights, write_peft
 
-    store = AdapterStore(root)
+    store = bench_store(root)
     g = torch.Generator().manual_seed(0)
     paths: dict[str, str] = {}
 
     def save(name: str) -> None:
         lora = random_lora(linears, rank, g)
         lora = LoraWeights({k: (a.to(dtype), b.to(dtype)) for k, (a, b) in lora.modules.items()})
-        folder = write_peft(lora, store.folder(*name.split("/")), fingerprint, "bench")
-        paths[name] = str(folder.relative_to(store.root))
+        folder = write_peft(lora, root / "scratch" / name, fingerprint, "bench")
+        paths[name] = store.put(folder)
 
     for vector in ("vec0", "vec1"):
         for pole in ("pos", "neg"):
@@ -233,7 +241,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-peft", action="store_true", help="skip the PEFT comparison")
     args = parser.parse_args(argv)
 
-    from workers.adapters.storage import AdapterStore, base_fingerprint
+    from workers.adapters.storage import base_fingerprint
     from workers.serving.engine import Engine, choose_threads
     from workers.serving.lora import Components
     from workers.serving.weights import WeightsProvider
@@ -251,10 +259,10 @@ def main(argv: list[str]) -> int:
         storage_dtype = torch.bfloat16 if engine.dtype == torch.bfloat16 else torch.float32
         paths = write_store(Path(tmp), engine.runtime.linears, fingerprint, args.adapters,
                             args.rank, storage_dtype)  # fmt: skip
-        size = sum(p.stat().st_size for p in Path(tmp).rglob("*.safetensors"))
+        size = sum(p.stat().st_size for p in (Path(tmp) / "scratch").rglob("*.safetensors"))
         print(f"wrote {args.adapters} user adapters (+2 vectors), {size / 2**20:.0f} MiB, "
               f"in {time.perf_counter() - t:.1f} s")  # fmt: skip
-        provider = WeightsProvider(AdapterStore(Path(tmp)), fingerprint, "bench", 2**34,
+        provider = WeightsProvider(bench_store(Path(tmp)), fingerprint, "bench", 2**34,
                                    engine.device, engine.dtype, engine.runtime.linears)  # fmt: skip
         gc.collect()
         gc.freeze()  # as the serving process does: long-lived objects out of the collector's way

@@ -67,8 +67,8 @@ def unavailable(message: str) -> GenerationError:
 
 
 class ArtifactError(ValueError):
-    """A stored artifact (a CoPL version's files) is missing, outside its store, or not what it
-    should be."""
+    """An artifact (:mod:`core.artifacts`: an adapter, a CoPL version, a model) is unknown,
+    unreachable, refused (pickle, symlink, a path leaving its folder) or not what its ref says."""
 
 
 class AttuneError(Exception):

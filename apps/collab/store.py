@@ -1,15 +1,18 @@
-"""Where a version's files live, and a torch-free view of its embeddings artifact.
+"""A version's files, and a torch-free view of its embeddings artifact.
 
-A version's folder (``ATTUNE_COPL_ROOT/vNNNN``) holds ``embeddings/`` (``embeddings.safetensors``
-+ ``meta.json``, written by ``workers.collab.gnn.save_embeddings``) and ``reward/``
-(``adapter.safetensors`` + ``config.json``, ``workers.collab.reward_artifacts.save_reward_model``).
-Safetensors and JSON only: a folder holding a pickle file, or a path outside the root, is refused.
-The web side reads the embeddings with ``safetensors.numpy`` (no torch), cached per process.
+A training run writes its version's folder in this node's scratch folder
+(``ATTUNE_COPL_ROOT/vNNNN``): ``embeddings/`` (``embeddings.safetensors`` + ``meta.json``, by
+``workers.collab.gnn.save_embeddings``) and ``reward/`` (``adapter.safetensors`` + ``config.json``,
+``workers.collab.reward_artifacts.save_reward_model``), then publishes it to the artifact store
+(:mod:`core.artifacts`); the version records the ref, and every reader on any node fetches it from
+there. Safetensors and JSON only: a pickle file is refused. The web side reads the embeddings with
+``safetensors.numpy`` (no torch), cached per process.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +21,7 @@ import numpy as np
 from django.conf import settings
 
 from apps.collab.models import CollabModelVersion
+from core import config
 from core.caching import NewestVersionCache
 from core.errors import ArtifactError
 
@@ -26,13 +30,9 @@ EMBEDDINGS = "embeddings"
 REWARD = "reward"
 
 
-def root() -> Path:
-    return Path(settings.ATTUNE_COPL_ROOT).resolve()
-
-
 def folder_for(version_number: int) -> Path:
-    """The folder of version ``version_number`` (not created)."""
-    return root() / f"v{version_number:04d}"
+    """The scratch folder where a run writes version ``version_number`` (not created)."""
+    return Path(settings.ATTUNE_COPL_ROOT).resolve() / f"v{version_number:04d}"
 
 
 @dataclass(frozen=True)
@@ -49,22 +49,23 @@ class VersionFiles:
     def reward(self) -> Path:
         return self.folder / REWARD
 
-    @property
-    def storage_path(self) -> str:
-        """The folder relative to the store's root (what the version records)."""
-        return str(self.folder.relative_to(root()))
+    def publish(self) -> str:
+        """Put the written folder in the artifact store, remove it here; returns the ref (what
+        the version records)."""
+        ref = config.artifact_store().put(self.folder)
+        shutil.rmtree(self.folder)
+        return ref
 
 
 def version_dir(version: CollabModelVersion) -> Path:
-    """The checked folder of a trained version."""
+    """This node's copy of a trained version's folder, from the artifact store (raises
+    :class:`ArtifactError` for a version without files, an unknown ref or a refused folder)."""
     if not version.storage_path:
         raise ArtifactError(f"{version.label} has no files (status {version.status})")
-    base = root()
-    path = (base / version.storage_path).resolve()
-    if not path.is_relative_to(base):
-        raise ArtifactError(f"{version.label}: path {version.storage_path!r} is outside the store")
-    if not path.is_dir():
-        raise ArtifactError(f"{version.label}: folder {path} is missing")
+    try:
+        path = config.artifact_store().fetch(version.storage_path)
+    except ArtifactError as err:
+        raise ArtifactError(f"{version.label}: {err}") from err
     for file in path.rglob("*"):
         if file.suffix in PICKLE_SUFFIXES:
             raise ArtifactError(f"{version.label}: refusing pickle file {file.name}")

@@ -129,7 +129,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic (./attune run does it)
+# filled by collectstatic (./attune run does it; the container image at build time)
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or VAR_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
 STORAGES = {
@@ -210,7 +211,17 @@ CELERY_TIMEZONE = TIME_ZONE
 ATTUNE_WORKER_HEARTBEAT_SECONDS = env_int("ATTUNE_WORKER_HEARTBEAT_SECONDS", 10)
 ATTUNE_WORKER_STALE_SECONDS = env_int("ATTUNE_WORKER_STALE_SECONDS", 45)
 
+# The artifact store (core.artifacts): every folder one process writes and another reads. A folder
+# path or file:///path (one machine, or a shared file system), or s3://bucket[/prefix] (S3 or
+# MinIO; endpoint from ATTUNE_S3_ENDPOINT_URL, credentials from the standard AWS variables).
+# Read from the environment by core.config (every process, Django or not, opens the same store);
+# shown here for the console and the docs.
+ATTUNE_ARTIFACT_STORE = config.artifact_location()
+ATTUNE_ARTIFACT_CACHE_DIR = config.artifact_cache_dir()  # this node's read-through cache
+ATTUNE_ARTIFACT_CACHE_BYTES = config.artifact_cache_bytes()  # its LRU bound
+
 # Per-user LoRA adapters and preference vectors (apps.adapters, workers.adapters).
+# this node's scratch folder for writing adapters before they go to the artifact store
 ATTUNE_ADAPTER_ROOT = Path(os.environ.get("ATTUNE_ADAPTER_ROOT", VAR_DIR / "adapters")).resolve()
 ATTUNE_FIT_MIN_PAIRS = env_int("ATTUNE_FIT_MIN_PAIRS", 8)  # fewer: 409 (or KTO from thumbs)
 ATTUNE_FIT_MIN_THUMBS = env_int("ATTUNE_FIT_MIN_THUMBS", 16)
@@ -292,6 +303,15 @@ ATTUNE_SERVING_PORT = env_int("ATTUNE_SERVING_PORT", 8300)
 ATTUNE_SERVING_URL = (
     os.environ.get("ATTUNE_SERVING_URL") or f"http://{ATTUNE_SERVING_HOST}:{ATTUNE_SERVING_PORT}"
 )
+# Serving replicas (comma-separated URLs); empty: the one ATTUNE_SERVING_URL. Each user goes to
+# one replica (rendezvous hashing) and fails over to the next while theirs is down.
+ATTUNE_SERVING_URLS = [
+    url.strip().rstrip("/")
+    for url in os.environ.get("ATTUNE_SERVING_URLS", "").split(",")
+    if url.strip()
+]
+ATTUNE_SERVING_CONNECT_TIMEOUT = float(os.environ.get("ATTUNE_SERVING_CONNECT_TIMEOUT", "3"))
+ATTUNE_SERVING_SKIP_SECONDS = float(os.environ.get("ATTUNE_SERVING_SKIP_SECONDS", "5"))
 ATTUNE_SERVING_KEY = os.environ.get("ATTUNE_SERVING_KEY", "")  # empty: derived from SECRET_KEY
 ATTUNE_SERVING_CACHE_BYTES = env_int("ATTUNE_SERVING_CACHE_BYTES", 512 * 1024 * 1024)
 ATTUNE_SERVING_MAX_BATCH = env_int("ATTUNE_SERVING_MAX_BATCH", 8)  # rows per forward pass

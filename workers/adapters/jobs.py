@@ -1,9 +1,9 @@
 """The body of a fit job (the ``adapters.fit_job`` task on a ``gpu``-queue worker; torch).
 
-A job is idempotent: it reads the feedback up to the cutoffs fixed when it was requested, writes
-its files to a folder named after the job (a retry overwrites them), and records its adapter
-version in one transaction guarded by a unique key, so a worker killed mid-fit leads to a retry,
-never to two versions.
+A job is idempotent: it reads the feedback up to the cutoffs fixed when it was requested, puts its
+adapter in the artifact store (content-addressed: a retry that writes the same bytes gets the same
+ref), and records its adapter version in one transaction guarded by a unique key, so a worker
+killed mid-fit leads to a retry, on this node or another, never to two versions.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def vector_fit_settings() -> FitSettings:
 
 
 def adapter_store() -> AdapterStore:
-    return AdapterStore(settings.ATTUNE_ADAPTER_ROOT)
+    return AdapterStore(config.artifact_store(), settings.ATTUNE_ADAPTER_ROOT)
 
 
 def run_fit_job(job_id: int, on_progress: Progress | None = None) -> dict[str, object]:
@@ -129,8 +129,7 @@ def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
         and (active_accuracy is None or candidate > active_accuracy)
     )
     store = adapter_store()
-    folder = store.folder("users", str(job.user_id), f"job-{job.pk}")
-    store.save(peft, "default", folder, fingerprint, method=str(method), job=job.pk)
+    ref = store.save(peft, "default", fingerprint, method=str(method), job=job.pk)
     lora = peft.peft_config["default"]
     version = services.record_adapter(
         job,
@@ -140,7 +139,7 @@ def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
         base_fingerprint=fingerprint,
         rank=lora.r,
         target_modules=sorted(lora.target_modules),
-        storage_path=str(folder.relative_to(store.root)),
+        storage_path=ref,
         data_counts=counts,
         training=result.figures(),
         evaluation={
@@ -186,9 +185,9 @@ def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
     store = adapter_store()
     paths = {}
     for pole, result in (("positive", fitted.positive), ("negative", fitted.negative)):
-        folder = store.folder("vectors", dim.name, f"job-{job.pk}", pole)
-        store.save(result.model, "default", folder, fingerprint, dimension=dim.name, pole=pole)
-        paths[pole] = str(folder.relative_to(store.root))
+        paths[pole] = store.save(
+            result.model, "default", fingerprint, dimension=dim.name, pole=pole, job=job.pk
+        )
     vector = services.record_vector(
         job,
         name=dim.name,

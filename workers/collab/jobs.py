@@ -265,7 +265,7 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
         n_pos_edges=len(graph.pos_edges),
         n_neg_edges=len(graph.neg_edges),
         dimensions=embeddings.dim,
-        storage_path=files.storage_path,
+        storage_path=files.publish(),
         embeddings_hash=embeddings.version,
         config={
             "gnn": _plain(gnn_cfg),

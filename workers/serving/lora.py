@@ -30,6 +30,7 @@ from workers.adapters.storage import (
     WEIGHTS_FILE,
     AdapterRejected,
     AdapterStore,
+    check_folder,
     file_sha256,
 )
 
@@ -127,11 +128,12 @@ def read_lora(folder: Path) -> LoraWeights:
     return LoraWeights(modules)
 
 
-def load_lora(store: AdapterStore, folder: Path | str, fingerprint: str) -> LoraWeights:
-    """Verify an adapter folder in the store (path, pickles, checksum, base model), then read it."""
-    checked = store.inside(folder)
-    store.verify(checked, fingerprint)
-    return read_lora(checked)
+def load_lora(store: AdapterStore, ref: str, fingerprint: str) -> LoraWeights:
+    """Fetch the adapter ``ref`` from the store, verify it (pickles, checksum, base model), then
+    read it."""
+    folder = store.folder(ref)
+    check_folder(folder, fingerprint)
+    return read_lora(folder)
 
 
 def compose(components: Sequence[tuple[LoraWeights, float]]) -> LoraWeights | None:

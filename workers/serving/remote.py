@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from core.errors import GenerationError, unavailable
@@ -114,6 +116,7 @@ class RemoteService(ServingService):
         self.store = store
         self.base_model = remote.model
         self.scorer = personalized_scores
+        self._composed: dict[str, str] = {}  # remote adapter name -> its ref in the store
 
     def adapter_model(self, user_id: int, key: str, applied: Applied) -> str:
         """The remote model name for these weights: the base model, or the composed adapter."""
@@ -121,10 +124,15 @@ class RemoteService(ServingService):
         if lora is None:
             return self.remote.model
         name = f"attune-u{user_id}-{key}"
-        folder = self.store.folder("serving", "remote", name)
-        if not (folder / "adapter_model.safetensors").is_file():
-            write_peft(lora, folder, "remote", self.remote.model, user=user_id)
-        self.remote.ensure_adapter(user_id, name, str(folder))
+        if (ref := self._composed.get(name)) is None:
+            self.store.scratch.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self.store.scratch, prefix="composed-") as tmp:
+                folder = write_peft(
+                    lora, Path(tmp) / name, "remote", self.remote.model, user=user_id
+                )
+                ref = self._composed[name] = self.store.put(folder)
+        # vLLM reads a local path: this node's cached copy (ATTUNE_ARTIFACT_CACHE_DIR)
+        self.remote.ensure_adapter(user_id, name, str(self.store.folder(ref)))
         return name
 
     def prepare(self, request: GenerateRequest) -> Prepared:

@@ -108,11 +108,11 @@ class WeightsProvider:
         self._vectors: dict[tuple[str, int, str], LoraWeights] = {}
         self._lock = threading.Lock()
 
-    def load(self, path: str, recorded_fingerprint: str, base_model: str) -> LoraWeights:
-        """Verify and read one adapter folder of the store (no cache)."""
+    def load(self, ref: str, recorded_fingerprint: str, base_model: str) -> LoraWeights:
+        """Fetch, verify and read one adapter of the artifact store (no LRU here)."""
         if self.fingerprint is None and base_model != self.base_model:
             raise AdapterRejected(f"adapter was made for {base_model!r}, not {self.base_model!r}")
-        lora = load_lora(self.store, path, self.fingerprint or recorded_fingerprint)
+        lora = load_lora(self.store, ref, self.fingerprint or recorded_fingerprint)
         if self.linears is not None:
             check_fits(lora, self.linears)
         return lora.to(self.device, self.dtype)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from apps.accounts.services import create_client_app, end_user_for
-from apps.collab import store
 from apps.collab.models import CollabModelVersion, UserEmbedding
+from core import config
 from tests.support.factories import ComparisonFactory, UserFactory
 from tests.support.processes import imports_torch
 
@@ -101,14 +101,20 @@ def test_activate_rolls_back_to_a_trained_version(client_for, staff_user, user, 
     client = client_for(staff_user)
     response = client.post(f"/api/collab/versions/{old.pk}/activate")
     assert response.status_code == 409 and "no files" in response.json()["detail"]
-    store.folder_for(1).mkdir(parents=True)
-    CollabModelVersion.objects.filter(pk=old.pk).update(storage_path="v0001")
+    files = tmp_path / "v0001"
+    (files / "embeddings").mkdir(parents=True)
+    (files / "embeddings" / "meta.json").write_text("{}")
+    ref = config.artifact_store().put(files)
+    CollabModelVersion.objects.filter(pk=old.pk).update(storage_path=ref)
     assert client.post(f"/api/collab/versions/{old.pk}/activate").json()["status"] == "active"
     new.refresh_from_db()
     assert new.status == "retired"
     CollabModelVersion.objects.filter(pk=new.pk).update(storage_path="../outside")
     response = client.post(f"/api/collab/versions/{new.pk}/activate")
-    assert response.status_code == 409 and "outside the store" in response.json()["detail"]
+    assert response.status_code == 409 and "../outside" in response.json()["detail"]
+    CollabModelVersion.objects.filter(pk=new.pk).update(storage_path="sha256:" + "0" * 64)
+    response = client.post(f"/api/collab/versions/{new.pk}/activate")
+    assert response.status_code == 409 and "v2" in response.json()["detail"]  # not in the store
     failed = CollabModelVersion.objects.create(version=3, status="failed")
     response = client.post(f"/api/collab/versions/{failed.pk}/activate")
     assert response.status_code == 409

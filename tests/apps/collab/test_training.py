@@ -34,8 +34,9 @@ def test_a_run_trains_stores_and_activates_one_version(copl_settings):
     assert set(run.expert_eta) == {str(row.expert) for row in rows}
     assert "format-bullets-vs-prose" in next(iter(run.expert_eta.values()))
 
-    folder = store.version_dir(run)
-    assert folder == store.folder_for(run.version)
+    folder = store.version_dir(run)  # from the artifact store; the scratch copy is gone
+    assert run.storage_path.startswith("sha256:") and folder.name == run.storage_path[7:]
+    assert not store.folder_for(run.version).exists()
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert names == {
         "embeddings/embeddings.safetensors",

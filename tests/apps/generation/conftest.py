@@ -51,10 +51,11 @@ def generation(serving: Serving, settings):
 
 def save_adapter(var: Path, adapter_root: Path, name: str, seed: int) -> tuple[str, str]:
     """A random (non-zero) LoRA on the tiny style model in ``var``, saved as PEFT safetensors in
-    the adapter store at ``adapter_root``; returns (path relative to the store, fingerprint)."""
+    the artifact store (written in ``adapter_root`` first); returns (its ref, fingerprint)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from core.config import artifact_store
     from workers.adapters.storage import AdapterStore, base_fingerprint
     from workers.modeling.loader import load_base_model
     from workers.modeling.style_lm import style_lm_dir
@@ -64,6 +65,5 @@ def save_adapter(var: Path, adapter_root: Path, name: str, seed: int) -> tuple[s
     torch.manual_seed(seed)
     config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
     peft = get_peft_model(model, config)
-    store = AdapterStore(adapter_root)
-    folder = store.save(peft, "default", store.folder("test", name), fingerprint)
-    return str(folder.relative_to(store.root)), fingerprint
+    store = AdapterStore(artifact_store(), adapter_root)
+    return store.save(peft, "default", fingerprint, name=name), fingerprint

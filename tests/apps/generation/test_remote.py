@@ -16,6 +16,7 @@ import torch
 
 from apps.adapters.models import AdapterVersion, PreferenceCoefficient, PreferenceVector
 from apps.feedback.models import Interaction
+from core import config
 from core.errors import GenerationError
 from core.serving import GenerateRequest, GenerationParams
 from tests.apps.generation.conftest import save_adapter
@@ -101,7 +102,12 @@ def personalized_user(user, style_var: Path, tmp_path: Path):
     )  # fmt: skip
     PreferenceCoefficient.objects.create(user=user, vector_name="format-bullets-vs-prose", eta=0.5)
     PersonaFactory(user=user, text="I teach primary school.")
-    return user, AdapterStore(root), fingerprint, {"user": path, "pos": positive, "neg": negative}
+    return (
+        user,
+        AdapterStore(config.artifact_store(), root),
+        fingerprint,
+        {"user": path, "pos": positive, "neg": negative},
+    )
 
 
 def service_for(url: str, store: AdapterStore) -> RemoteService:

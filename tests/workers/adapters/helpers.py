@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
+
+from core.artifacts import open_store
+from workers.adapters.storage import AdapterStore
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -65,3 +70,9 @@ def tiny_tokenizer():
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
         unk_token="<unk>",
     )  # fmt: skip
+
+
+def adapter_store(tmp_path: Path) -> AdapterStore:
+    """An adapter store on a private local artifact store (its own cache and scratch folder)."""
+    artifacts = open_store(str(tmp_path / "artifacts"), tmp_path / "cache", 1 << 30)
+    return AdapterStore(artifacts, tmp_path / "scratch")

@@ -20,6 +20,7 @@ from workers.modeling.style_lm import (
     TrainReport,
     encode_batch,
     ensure_style_lm,
+    is_built,
     read_metadata,
     response_loss,
     style_lm_dir,
@@ -113,3 +114,24 @@ def test_response_loss_is_the_weighted_cross_entropy(tiny_var: Path) -> None:
     weights = batch["weights"][:, 1:].flatten()
     expected = (losses * weights).sum() / weights.sum()
     assert torch.allclose(response_loss(model, batch), expected, atol=1e-5)
+
+
+def test_a_node_without_a_build_loads_the_one_another_node_published(
+    tiny_var: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core import config
+    from workers.modeling.style_lm import artifact_name, builtin_style_lm
+
+    monkeypatch.setenv("ATTUNE_ARTIFACT_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("ATTUNE_VAR_DIR", str(tiny_var))  # the node that built it
+    built = builtin_style_lm()
+    assert built == style_lm_dir(tiny_var)
+    ref = config.artifact_store().named(artifact_name())
+    assert ref is not None  # published for the others
+
+    monkeypatch.setenv("ATTUNE_VAR_DIR", str(tmp_path / "other-node"))  # no build of its own
+    fetched = builtin_style_lm()
+    assert fetched.name == ref.removeprefix("sha256:") and not is_built(style_lm_dir())
+    assert (fetched / "model.safetensors").read_bytes() == (
+        built / "model.safetensors"
+    ).read_bytes()
