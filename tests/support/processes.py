@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -14,8 +15,13 @@ from pathlib import Path
 
 from django.db import connection
 
+from core import config
+
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("ATTUNE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per var dir (8 to 15), so test sessions that run side by side with their own
+# ATTUNE_VAR_DIR do not consume each other's queued tasks; CI runs one session (its var dir).
+_REDIS_DB = 8 + int(hashlib.sha256(str(config.var_dir()).encode()).hexdigest(), 16) % 8
+REDIS_URL = os.environ.get("ATTUNE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_DB}")
 
 
 def project_env(**extra: str) -> dict[str, str]:
