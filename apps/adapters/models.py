@@ -1,7 +1,7 @@
 """Adapter versions, preference vectors, users' coefficients η, and the fit jobs behind them.
 
-Files live under the adapter store (``settings.ATTUNE_ADAPTER_ROOT``); rows hold paths relative to
-it, never a path from a request. One fit job produces at most one adapter version (a unique key),
+Files live in the artifact store (:mod:`core.artifacts`); rows hold their refs (``sha256:…``),
+never a path from a request. One fit job produces at most one adapter version (a unique key),
 so a job retried after a worker died can never create two.
 """
 
@@ -77,7 +77,7 @@ class AdapterVersion(OwnedModel):
     base_fingerprint = models.CharField(max_length=64)
     rank = models.PositiveSmallIntegerField()
     target_modules = ArrayField(models.CharField(max_length=100), default=list)
-    storage_path = models.CharField(max_length=500, help_text="Relative to the adapter store.")
+    storage_path = models.CharField(max_length=500, help_text="Its ref in the artifact store.")
     data_counts = models.JSONField(default=dict)
     training = models.JSONField(default=dict)
     evaluation = models.JSONField(default=dict)

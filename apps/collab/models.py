@@ -60,7 +60,7 @@ class CollabModelVersion(models.Model):
     n_neg_edges = models.PositiveIntegerField(default=0)
     dimensions = models.PositiveSmallIntegerField(default=USER_EMBEDDING_DIMENSIONS)
     storage_path = models.CharField(
-        max_length=500, blank=True, default="", help_text="Relative to ATTUNE_COPL_ROOT."
+        max_length=500, blank=True, default="", help_text="Its ref in the artifact store."
     )
     embeddings_hash = models.CharField(max_length=32, blank=True, default="")
     config = models.JSONField(default=dict, blank=True)

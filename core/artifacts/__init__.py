@@ -113,6 +113,19 @@ class ArtifactStore:
                 )
 
 
+def adopt(store: ArtifactStore, root: Path, path: str) -> str:
+    """The ref for a row that still names a folder by a path under ``root`` (how artifacts were
+    kept before the store): the folder is put in the store. A ref, an empty path, or a path
+    that leaves ``root`` or names no folder is returned as it is (a reader then refuses it)."""
+    if not path or path.startswith(REF_PREFIX):
+        return path
+    base = Path(root).resolve()
+    folder = (base / path).resolve()
+    if not folder.is_relative_to(base) or not folder.is_dir():
+        return path
+    return store.put(folder)
+
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 

@@ -367,3 +367,17 @@ def test_a_local_store_does_not_load_boto3(tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=ROOT, env=project_env(), capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_folder_named_by_an_old_relative_path_is_adopted(tmp_path: Path) -> None:
+    from core.artifacts import adopt
+
+    store = open_store(str(tmp_path / "store"), tmp_path / "cache", 1 << 30)
+    root = tmp_path / "adapters"
+    write_tree(root / "users" / "1" / "job-3", {"adapter_model.safetensors": b"weights"})
+    ref = adopt(store, root, "users/1/job-3")
+    assert ref.startswith("sha256:")
+    assert read_tree(store.fetch(ref)) == {"adapter_model.safetensors": b"weights"}
+    assert adopt(store, root, ref) == ref  # a ref stays as it is
+    for untouched in ("", "../outside", "users/9/missing"):
+        assert adopt(store, root, untouched) == untouched  # a reader then refuses it

@@ -32,6 +32,11 @@ def sender(broker_url):
     if broker_url.startswith("sqla+"):
         # kombu keeps its SQLAlchemy session open; NullPool closes the connection after each use.
         app.conf.broker_transport_options = {"poolclass": NullPool}
+    # Earlier tests' processes (serving processes recording interactions) queue real tasks on the
+    # database broker, whose tables outlive each test: start from empty queues.
+    with app.connection_for_write() as connection:
+        for queue in ("default", "gpu"):
+            connection.default_channel.queue_purge(queue)
     yield app
     app.close()
     wait_for_other_sessions_to_close()
