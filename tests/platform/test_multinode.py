@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from tests.support.processes import (
     ROOT,
     database_url_for_tests,
     project_env,
+    stop,
     wait_for_other_sessions_to_close,
 )
 from tests.support.s3 import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
@@ -61,14 +61,7 @@ def gpu_worker(name: str, var: Path, **settings: str) -> Iterator[subprocess.Pop
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
 
 
 def serving_command(name: str) -> Callable[[int], list[str]]:

@@ -43,6 +43,19 @@ def database_url_for_tests() -> str:
     return f"postgresql://{auth}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a process started in a session of its own: SIGTERM, SIGKILL after ``timeout``, then
+    whatever of its group outlived it (a worker's pool children)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 @contextmanager
 def celery_worker(broker_url: str | None = None, include: str = "") -> Iterator[subprocess.Popen]:
     """A real `celery worker` process (prefork, both queues) on the test database."""
@@ -59,14 +72,7 @@ def celery_worker(broker_url: str | None = None, include: str = "") -> Iterator[
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with contextlib.suppress(ProcessLookupError):  # pool children that outlived the parent
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
 
 
 def wait_for_other_sessions_to_close(timeout: float = 10.0) -> None:

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.support.processes import stop
+
 REGION = "us-east-1"
 
 
@@ -66,7 +68,9 @@ def moto_server(timeout: float = 60.0) -> Iterator[str]:
     """``python -m moto.server`` on 127.0.0.1; yields its URL, stops it after."""
     port = _free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + timeout
         while not _listening(port):
@@ -75,12 +79,7 @@ def moto_server(timeout: float = 60.0) -> Iterator[str]:
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="session")
