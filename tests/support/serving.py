@@ -19,12 +19,12 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from core import config
 from tests.support.processes import ROOT, database_url_for_tests, project_env
+from workers.serving.server import JSONHandler
 
 APPLICATION_NAME = "attune-test-serving"  # its database sessions, told apart from any other
 START_TIMEOUT_S = 180
@@ -190,20 +190,8 @@ def serving_process(
 # --- stand-ins: replicas that speak the serving protocol without a model (routing tests)
 
 
-class StandInHandler(BaseHTTPRequestHandler):
+class StandInHandler(JSONHandler):
     server: StandIn
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _json(self, status: int, data: dict[str, Any]) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         health = {"status": "loading" if self.server.mode == "loading" else "ok"}

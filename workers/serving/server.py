@@ -29,8 +29,10 @@ class _Gone(Exception):
     """The web process closed the connection (its client went away)."""
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: ServingHTTPServer
+class JSONHandler(BaseHTTPRequestHandler):
+    """A stdlib request handler that answers JSON and logs at debug level (also the base of the
+    tests' stand-in servers)."""
+
     protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -43,6 +45,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class Handler(JSONHandler):
+    server: ServingHTTPServer
 
     def do_GET(self) -> None:
         if self.path != "/healthz":

@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,25 +24,15 @@ from tests.support.factories import PersonaFactory
 from workers.adapters.storage import AdapterStore
 from workers.serving.lora import load_lora, read_lora
 from workers.serving.remote import RemoteBackend, RemoteService
+from workers.serving.server import JSONHandler
 from workers.serving.weights import WeightsProvider
 
 MESSAGES = [{"role": "user", "content": "The council met on Monday."}]
 
 
-class FakeVLLM(BaseHTTPRequestHandler):
+class FakeVLLM(JSONHandler):
     calls: list[tuple[str, dict]]
     loaded: set[str]
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _json(self, status: int, data: dict) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
