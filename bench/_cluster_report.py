@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench._support import percentile
 
 # --- figures and their table (pure) ---------------------------------------------------------
 
@@ -70,15 +71,6 @@ class LoadFigures:
     fetch_ms: list[float] = field(default_factory=list)
     put_ms: list[float] = field(default_factory=list)
     adapter_bytes: int = 0
-
-
-def percentile(values: list[float], q: int) -> float:
-    """The ``q``-th percentile (inclusive method: p100 is the maximum); NaN when empty."""
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def best_runs(runs: list[FitRun]) -> dict[str, FitRun]:

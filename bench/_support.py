@@ -8,6 +8,7 @@ afterwards unless kept. CPU times come from Linux's ``/proc``.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,3 +71,12 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
         if (fields := proc_stat(pid)) is not None:
             found[pid] = (int(fields[11]) + int(fields[12])) / tick
     return found
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The ``q``-th percentile (inclusive method: p100 is the maximum); NaN when empty."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]

@@ -30,7 +30,6 @@ import platform
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench._support import cpu_seconds, proc_stat, scratch_database
+from bench._support import cpu_seconds, percentile, proc_stat, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = [
@@ -62,7 +61,7 @@ class PhaseResult:
         return len(self.latencies) / self.seconds
 
     def percentile(self, q: int) -> float:
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1] * 1000
+        return percentile(self.latencies, q) * 1000
 
 
 @dataclass(frozen=True)

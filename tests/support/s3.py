@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.support.processes import stop
+from tests.support.processes import free_port, stop
 
 REGION = "us-east-1"
 
@@ -51,12 +51,6 @@ def s3_client(endpoint: str):  # a boto3 client, one per server
     ).client("s3", endpoint_url=endpoint)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -66,7 +60,7 @@ def _listening(port: int) -> bool:
 @contextmanager
 def moto_server(timeout: float = 60.0) -> Iterator[str]:
     """``python -m moto.server`` on 127.0.0.1; yields its URL, stops it after."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     proc = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

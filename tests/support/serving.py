@@ -23,17 +23,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from core import config
-from tests.support.processes import ROOT, database_url_for_tests, project_env
+from tests.support.processes import ROOT, database_url_for_tests, free_port, project_env
 from workers.serving.server import JSONHandler
 
 APPLICATION_NAME = "attune-test-serving"  # its database sessions, told apart from any other
 START_TIMEOUT_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path | None = None) -> None:
