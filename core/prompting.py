@@ -1,7 +1,8 @@
 """The one prompt format of Attune: style model prompts, and instructions for real models.
 
-Torch-free. The style model reads ``build_prompt(task, context_text, tags)``: tag tokens, a task
-token, the context and a response marker; it then writes the response and an end-of-text token.
+Torch-free. The style model reads ``build_prompt(task, context_text, tags)``: a context marker,
+the context, the tag tokens, a task token and a response marker (what decides the answer's first
+words sits right before it); it then writes the response and an end-of-text token.
 A real instruct model reads ``build_instruction(...)``: the same request in plain English, with the
 preference as a readable phrase.
 """
@@ -54,10 +55,10 @@ def build_prompt(task: str, context_text: str, tags: Preference = None) -> str:
     """The style model's prompt; without tags the model writes in its default style."""
     return "".join(
         [
-            *style_to_tags(as_tags(tags)),
-            task_token(task),
             CONTEXT_TOKEN,
             context_text,
+            *style_to_tags(as_tags(tags)),
+            task_token(task),
             RESPONSE_TOKEN,
         ]
     )

@@ -13,11 +13,60 @@ from dataclasses import dataclass
 from typing import Literal
 
 _WORD = re.compile(r"\S+")
+SENTENCE_END = re.compile(r"""[.!?]+["'”’)\]]*(?=\s|$)""")
+"""A run of sentence-ending marks (and the quotes or brackets that close after them)."""
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` as a set (for word lists written as text)."""
+    return frozenset(text.split())
+
+
+_ABBREVIATIONS = word_set(
+    "mr mrs ms dr prof st jr sr vs etc inc ltd co corp no fig eg ie al approx dept est gen gov "
+    "jan feb mar apr jun jul aug sep sept oct nov dec mt ft lt col sgt rev"
+)
 
 
 def words(text: str) -> list[str]:
     """Split a text into whitespace-separated tokens (punctuation stays attached, as in PRELUDE)."""
     return _WORD.findall(text)
+
+
+def _is_abbreviation(before: str) -> bool:
+    """Whether the word that ends at a full stop is an abbreviation or an initial ("Dr", "U.S")."""
+    last = before.split()[-1] if before.split() else ""
+    word = re.sub(r"[^\w.]", "", last).rstrip(".")
+    bare = word.replace(".", "").lower()
+    return (
+        (len(bare) == 1 and bare.isalpha())
+        or bare in _ABBREVIATIONS
+        or ("." in word and bare.isalpha())
+    )
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Offsets just past each sentence end in ``text`` (abbreviations and initials are not ends)."""
+    ends = []
+    for match in SENTENCE_END.finditer(text):
+        mark = match.group()
+        if mark == "." and _is_abbreviation(text[: match.start()]):
+            continue
+        ends.append(match.end())
+    return ends
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a paragraph, whitespace tidied (a last one without an end too)."""
+    flat = " ".join(text.split())
+    sentences, start = [], 0
+    for end in sentence_ends(flat):
+        if sentence := flat[start:end].strip():
+            sentences.append(sentence)
+        start = end
+    if rest := flat[start:].strip():
+        sentences.append(rest)
+    return sentences
 
 
 def text_key(text: str) -> str:

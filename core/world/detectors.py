@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 
+from core.text import sentence_ends, split_sentences
 from core.world.sources import Fact
 from core.world.styles import Style
 
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2300-\u23ff\u2600-\u27bf\u2b50\u2b55]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
 _SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|you'll|you're|you've|you'd)\b", re.I)
 _GREETING = re.compile(r"^(?:dear|hello|hi|hey|good (?:day|morning|afternoon|evening))\b", re.I)
 _CLOSING = re.compile(
@@ -28,6 +28,7 @@ _FORMAL = re.compile(
     r"\b(?:According to|In addition|Furthermore|Moreover|Notably|Finally|may|should be aware"
     r"|will find|Dear|Kind regards|Best regards|Good day|might)\b"
 )
+_CLOSING_FRAME = re.compile(r"^(?:Finally|Also),")
 LENGTH_LIMITS: tuple[tuple[int, str], ...] = ((2, "short"), (4, "medium"))
 
 
@@ -44,20 +45,39 @@ def _is_frame_line(block: str) -> bool:
     return one_line and frame
 
 
+def _body_lines(text: str) -> list[str]:
+    body = [b for b in blocks(text) if not _is_frame_line(b)]
+    return [line for b in body for line in b.splitlines() if line.strip()]
+
+
 def body_units(text: str) -> int:
     """How many content units the body has: bullet lines, or else sentences."""
-    body = [b for b in blocks(text) if not _is_frame_line(b)]
-    lines = [line for b in body for line in b.splitlines() if line.strip()]
+    lines = _body_lines(text)
     bullets = [line for line in lines if _BULLET.match(line)]
     if bullets:
         return len(bullets)
-    return sum(len(_SENTENCE_END.findall(_EMOJI.sub("", line))) for line in lines)
+    return sum(len(sentence_ends(_EMOJI.sub("", line))) for line in lines)
+
+
+def ends_with_closing_frame(text: str) -> bool:
+    """Whether the body's last unit opens with a closing frame ("Finally, …", casual "Also, …"):
+    the mark of a text that goes through all of its source."""
+    lines = _body_lines(text)
+    if not lines:
+        return False
+    last = _EMOJI.sub("", _BULLET.sub("", lines[-1])).strip()
+    sentences = split_sentences(last) if not _BULLET.match(lines[-1]) else [last]
+    return bool(sentences) and bool(_CLOSING_FRAME.match(sentences[-1]))
 
 
 def detect_length(text: str) -> str:
-    """short (up to 2 content units), medium (up to 4) or long."""
+    """short (up to 2 content units), medium (up to 4) or long (more, or 3 to 4 that end with a
+    closing frame: all of a short source)."""
     units = body_units(text)
-    return next((label for limit, label in LENGTH_LIMITS if units <= limit), "long")
+    label = next((label for limit, label in LENGTH_LIMITS if units <= limit), "long")
+    if label == "medium" and ends_with_closing_frame(text):
+        return "long"
+    return label
 
 
 def detect_format(text: str) -> str:

@@ -18,14 +18,14 @@ from core.world.styles import all_tag_tokens
 def test_build_prompt_puts_tags_task_context_then_response_marker() -> None:
     prompt = build_prompt("email", "Some text.", {"question": "yes", "length": "short"})
     assert prompt == (
-        f"<length=short><question=yes><task=email>{CONTEXT_TOKEN}Some text.{RESPONSE_TOKEN}"
+        f"{CONTEXT_TOKEN}Some text.<length=short><question=yes><task=email>{RESPONSE_TOKEN}"
     )
 
 
 def test_build_prompt_without_tags_and_from_a_phrase() -> None:
-    assert build_prompt("summarize", "X") == f"<task=summarize>{CONTEXT_TOKEN}X{RESPONSE_TOKEN}"
-    assert build_prompt("summarize", "X", "brief, no emojis").startswith(
-        "<length=short><emoji=no><task=summarize>"
+    assert build_prompt("summarize", "X") == f"{CONTEXT_TOKEN}X<task=summarize>{RESPONSE_TOKEN}"
+    assert build_prompt("summarize", "X", "brief, no emojis").endswith(
+        f"X<length=short><emoji=no><task=summarize>{RESPONSE_TOKEN}"
     )
     assert as_tags(None) == {}
 
