@@ -27,6 +27,7 @@ TINY = StyleLMConfig(
     warmup_steps=1,
     tokenizer_examples=64,
     max_length=512,
+    prose_paragraphs=40,
 )
 
 

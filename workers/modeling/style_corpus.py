@@ -1,9 +1,11 @@
-"""The style model's corpus and tokenizer: (prompt, response) pairs rendered from the world.
+"""The style model's corpus and tokenizer: (prompt, response) pairs rendered from the world and
+from real prose.
 
-Torch-free. Example ``i`` of a corpus seed is a pure function of ``(seed, i)``: a context of a
-random source, a random task and style, and the tags the prompt shows. Most prompts show every
-tag; some show a few (the attributes they leave out take their default value) and some show none,
-so that the model also writes something sensible, in the default style, when no tag is given.
+Torch-free. Example ``i`` of a corpus seed is a pure function of ``(seed, i)`` and the prose
+paragraphs given: a context (a world source's, or a run of real paragraphs restyled by
+``core.world.prose``), a random task and style, and the tags the prompt shows. Most prompts show
+every tag; some show a few (the attributes they leave out take their default value) and some show
+none, so that the model also writes something sensible, in the default style, when no tag is given.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from core.prompting import build_prompt, special_tokens
+from core.world.prose import clause, kept_units, render_prose
 from core.world.renderer import TASKS, kept_facts, render
 from core.world.sources import SOURCE_NAMES, Context, make_context
 from core.world.styles import Style, attribute, default_style, random_style
@@ -25,14 +28,16 @@ PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 
 @dataclass(frozen=True)
 class Example:
-    """One corpus item: the context, task, the style rendered, the tags shown, and the texts."""
+    """One corpus item: the context (a world context, or ``None`` for real prose), task, the style
+    rendered, the tags shown, and the texts (``context_text`` is what the prompt holds)."""
 
-    context: Context
+    context: Context | None
     task: str
     style: Style
     tags: Style | None
     prompt: str
     response: str
+    context_text: str = ""
 
 
 def _context(rng: random.Random, heldout: bool) -> Context:
@@ -47,15 +52,42 @@ def _random_style(rng: random.Random, length_weights: Sequence[float]) -> Style:
     return style
 
 
+def prose_context(rng: random.Random, paragraphs: Sequence[str]) -> str:
+    """A context of real prose: one to three consecutive paragraphs, now and then as one line each
+    or under a heading taken from their first words."""
+    start = rng.randrange(len(paragraphs))
+    count = rng.choices((1, 2, 3), weights=(0.5, 0.3, 0.2))[0]
+    chosen = list(paragraphs[start : start + count])
+    return ("\n" if rng.random() < 0.3 else " ").join(chosen)
+
+
+def _prose_example(
+    rng: random.Random, paragraphs: Sequence[str], length_weights: Sequence[float]
+) -> Example:
+    text = prose_context(rng, paragraphs)
+    task = rng.choice(TASKS)
+    style = _random_style(rng, length_weights)
+    tags = dict(style) if rng.random() < 0.8 else None
+    if tags is None:
+        style = default_style()
+    prompt = build_prompt(task, text, tags)
+    return Example(None, task, style, tags, prompt, render_prose(text, task, style), text)
+
+
 def make_example(
     seed: int,
     index: int,
     untagged_share: float = 0.1,
     partial_share: float = 0.2,
     length_weights: Sequence[float] = (1.0, 1.0, 1.0),
+    prose: Sequence[str] = (),
+    prose_share: float = 0.0,
 ) -> Example:
-    """Example ``index`` of the corpus ``seed``."""
+    """Example ``index`` of the corpus ``seed``: real ``prose`` with probability ``prose_share``,
+    else a world context."""
     rng = random.Random(f"style-corpus:{seed}:{index}")
+    if prose and rng.random() < prose_share:
+        return _prose_example(rng, prose, length_weights)
     context = _context(rng, heldout=False)
     task = rng.choice(TASKS)
     draw = rng.random()
@@ -68,17 +100,22 @@ def make_example(
         style = _random_style(rng, length_weights)
         tags = dict(style)
     prompt = build_prompt(task, context.text, tags)
-    return Example(context, task, style, tags, prompt, render(context, task, style))
+    return Example(context, task, style, tags, prompt, render(context, task, style), context.text)
 
 
 def copy_spans(example: Example) -> list[tuple[int, int]]:
-    """Character spans of the response that state the kept facts' key values (to be copied)."""
+    """Character spans of the response that are copied from the context: the kept facts' key
+    values, or, for real prose, every kept sentence."""
+    if example.context is None:
+        values = [clause(u) for u in kept_units(example.context_text, example.style)]
+    else:
+        values = [fact.value for fact in kept_facts(example.context, example.style)]
     spans = []
-    for fact in kept_facts(example.context, example.style):
-        start = example.response.find(fact.value)
+    for value in values:
+        start = example.response.find(value)
         while start >= 0:
-            spans.append((start, start + len(fact.value)))
-            start = example.response.find(fact.value, start + 1)
+            spans.append((start, start + len(value)))
+            start = example.response.find(value, start + 1)
     return spans
 
 
@@ -89,7 +126,19 @@ def heldout_example(index: int, seed: int = 0) -> Example:
     task = rng.choice(TASKS)
     style = random_style(rng)
     prompt = build_prompt(task, context.text, style)
-    return Example(context, task, style, dict(style), prompt, render(context, task, style))
+    return Example(
+        context, task, style, dict(style), prompt, render(context, task, style), context.text
+    )
+
+
+def heldout_prose_example(index: int, paragraphs: Sequence[str], seed: int = 0) -> Example:
+    """A fully tagged example on held-out real prose (paragraphs the model never saw)."""
+    rng = random.Random(f"style-heldout-prose:{seed}:{index}")
+    text = paragraphs[index % len(paragraphs)]
+    task = rng.choice(TASKS)
+    style = random_style(rng)
+    prompt = build_prompt(task, text, style)
+    return Example(None, task, style, dict(style), prompt, render_prose(text, task, style), text)
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:

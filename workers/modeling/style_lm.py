@@ -20,12 +20,15 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 from tqdm import tqdm
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from core import config as attune_config
+from core.prompting import RESPONSE_TOKEN
+from workers.modeling import prose_sources
+from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
 from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
 
-VERSION = "v1"
+VERSION = "v2"
 METADATA_FILE = "attune_style_lm.json"
 IGNORE_INDEX = -100
 
@@ -35,15 +38,17 @@ class StyleLMConfig:
     """Everything that decides the style model: architecture, corpus and optimization.
 
     ``length_weights`` skews the corpus towards long responses (more facts to copy per token);
-    ``copy_weight`` weighs the loss on the tokens that restate a key fact of the context.
+    ``copy_weight`` weighs the loss on the tokens copied from the context; ``prose_share`` of the
+    examples restyle real paragraphs (``prose_paragraphs`` of them, found on this machine).
     """
 
     hidden_size: int = 192
+    copy_dim: int = 64
     num_layers: int = 2
     num_heads: int = 3
     intermediate_size: int = 512
-    vocab_size: int = 2048
-    steps: int = 1200
+    vocab_size: int = 4096
+    steps: int = 850
     batch_size: int = 16
     learning_rate: float = 4e-3
     warmup_steps: int = 40
@@ -51,9 +56,11 @@ class StyleLMConfig:
     untagged_share: float = 0.1
     partial_share: float = 0.2
     length_weights: tuple[float, float, float] = (0.2, 0.3, 0.5)
-    copy_weight: float = 4.0
+    copy_weight: float = 2.0
     tokenizer_examples: int = 3000
-    max_length: int = 512
+    max_length: int = 1024
+    prose_share: float = 0.5
+    prose_paragraphs: int = 6000
     seed: int = 0
     threads: int = 2
 
@@ -78,6 +85,20 @@ def style_lm_dir(var: Path | None = None) -> Path:
     return (var or attune_config.var_dir()) / "models" / f"style-lm-{VERSION}"
 
 
+def progress_file(var: Path | None = None) -> Path:
+    """Where a build of the current version reports its progress (JSON, rewritten as it goes)."""
+    target = style_lm_dir(var)
+    return target.with_name(target.name + ".progress.json")
+
+
+def _report(path: Path | None, stage: str, step: int = 0, steps: int = 0) -> None:
+    """Write a build's progress for other processes to read (``/healthz`` of the serving one)."""
+    if path is not None:
+        staging = path.with_suffix(".tmp")
+        staging.write_text(json.dumps({"stage": stage, "step": step, "steps": steps}))
+        staging.replace(path)
+
+
 def is_built(path: Path) -> bool:
     """Whether ``path`` holds a complete build (the metadata file is written last)."""
     return (path / METADATA_FILE).is_file()
@@ -88,9 +109,11 @@ def read_metadata(path: Path) -> dict[str, object]:
     return json.loads((path / METADATA_FILE).read_text())
 
 
-def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
-    """A freshly initialized Llama sized by ``cfg`` for ``tokenizer``'s vocabulary."""
-    model_config = LlamaConfig(
+def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyLlamaForCausalLM:
+    """A freshly initialized copy-pointer Llama sized by ``cfg`` for ``tokenizer``'s vocabulary."""
+    model_config = CopyLlamaConfig(
+        copy_dim=cfg.copy_dim,
+        answer_token_id=tokenizer.convert_tokens_to_ids(RESPONSE_TOKEN),
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
@@ -104,7 +127,7 @@ def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> Llama
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(cfg.seed)
-    return LlamaForCausalLM(model_config)
+    return CopyLlamaForCausalLM(model_config)
 
 
 def encode_batch(
@@ -140,18 +163,18 @@ def encode_batch(
     return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
 
 
-def response_loss(model: LlamaForCausalLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Weighted next-token cross-entropy over the scored (response) tokens, normalized by the total
-    weight; the output layer runs on those positions only, which saves a good share of the work."""
-    hidden = model.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).last_hidden_state
+def response_loss(model: CopyLlamaForCausalLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Weighted next-token cross-entropy of the mixture over the scored (response) tokens,
+    normalized by the total weight; the output layer and the copy term run on those positions
+    only."""
     targets = batch["labels"][:, 1:]
     scored = targets != IGNORE_INDEX
-    logits = model.lm_head(hidden[:, :-1][scored])
-    losses = torch.nn.functional.cross_entropy(logits.float(), targets[scored], reduction="none")
+    select = torch.nn.functional.pad(scored, (0, 1))  # position t predicts token t + 1
+    log_probs = model.target_log_probs(
+        batch["input_ids"], batch["attention_mask"], select, targets[scored]
+    )
     weights = batch["weights"][:, 1:][scored]
-    return (losses * weights).sum() / weights.sum()
+    return -(log_probs * weights).sum() / weights.sum()
 
 
 def _learning_rate(cfg: StyleLMConfig, step: int) -> float:
@@ -162,7 +185,7 @@ def _learning_rate(cfg: StyleLMConfig, step: int) -> float:
     return cfg.learning_rate * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
 
 
-def training_batches(cfg: StyleLMConfig, chunk: int = 8) -> list[list[Example]]:
+def training_batches(cfg: StyleLMConfig, prose: list[str], chunk: int = 8) -> list[list[Example]]:
     """The training batches: each run of ``chunk`` batches is grouped by length (less padding),
     then put back in a seeded random order."""
     rng = random.Random(f"style-lm-batches:{cfg.seed}")
@@ -170,7 +193,15 @@ def training_batches(cfg: StyleLMConfig, chunk: int = 8) -> list[list[Example]]:
     for start in range(0, cfg.steps * cfg.batch_size, chunk * cfg.batch_size):
         examples = sorted(
             (
-                make_example(cfg.seed, i, cfg.untagged_share, cfg.partial_share, cfg.length_weights)
+                make_example(
+                    cfg.seed,
+                    i,
+                    cfg.untagged_share,
+                    cfg.partial_share,
+                    cfg.length_weights,
+                    prose,
+                    cfg.prose_share,
+                )
                 for i in range(start, start + chunk * cfg.batch_size)
             ),
             key=lambda e: len(e.prompt) + len(e.response),
@@ -181,11 +212,16 @@ def training_batches(cfg: StyleLMConfig, chunk: int = 8) -> list[list[Example]]:
     return batches[: cfg.steps]
 
 
-def train(cfg: StyleLMConfig, out_dir: Path, progress: bool = True) -> TrainReport:
-    """Train tokenizer and model from scratch and save both, in HF format, to ``out_dir``."""
+def train(
+    cfg: StyleLMConfig, out_dir: Path, progress: bool = True, report_to: Path | None = None
+) -> TrainReport:
+    """Train tokenizer and model from scratch and save both, in HF format, to ``out_dir``
+    (progress to a tqdm bar, and to the JSON file ``report_to`` when given)."""
     started = time.perf_counter()
     set_threads(cfg.threads)
-    batches = training_batches(cfg)
+    _report(report_to, "building the built-in style model: reading prose on this machine")
+    prose = [p.text for p in prose_sources.collect(limit=cfg.prose_paragraphs)]
+    batches = training_batches(cfg, prose if cfg.prose_share > 0 else [])
     examples = [e for batch in batches for e in batch][: cfg.tokenizer_examples]
     texts = [text for e in examples for text in (e.prompt, e.response)]
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
@@ -196,7 +232,11 @@ def train(cfg: StyleLMConfig, out_dir: Path, progress: bool = True) -> TrainRepo
     model.train()
     loss_value = float("nan")
     bar = tqdm(range(cfg.steps), desc="style-lm", disable=not progress, mininterval=2.0)
+    reported = 0.0
     for step in bar:
+        if time.monotonic() - reported > 2.0:
+            _report(report_to, "building the built-in style model", step, cfg.steps)
+            reported = time.monotonic()
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(cfg, step)
         batch = encode_batch(tokenizer, batches[step], cfg.max_length, cfg.copy_weight)
@@ -231,11 +271,12 @@ def ensure_style_lm(
         cfg = cfg or StyleLMConfig()
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        report = train(cfg, staging, progress=progress)
+        report = train(cfg, staging, progress=progress, report_to=progress_file(var))
         metadata = {"version": VERSION, "config": asdict(cfg), "train": asdict(report)}
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
+        progress_file(var).unlink(missing_ok=True)
     return target
 
 

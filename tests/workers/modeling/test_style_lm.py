@@ -32,7 +32,8 @@ def test_corpus_is_deterministic_and_mixes_tagged_and_untagged_prompts() -> None
     examples = [make_example(0, i) for i in range(300)]
     untagged = [e for e in examples if e.tags is None]
     assert 10 < len(untagged) < 60
-    assert all(e.prompt.startswith("<task=") for e in untagged)
+    assert all(e.prompt.endswith(f"<task={e.task}><response>") for e in untagged)
+    assert all("<length=" not in e.prompt for e in untagged)
     assert heldout_example(3) == heldout_example(3)
     assert heldout_example(3).context.seed % 2 == 1
     assert all(e.context.seed % 2 == 0 for e in examples)
@@ -51,7 +52,7 @@ def test_saved_tokenizer_and_model_load_with_auto_classes(tiny_var: Path) -> Non
     path = style_lm_dir(tiny_var)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
-    assert model.config.model_type == "llama"
+    assert model.config.model_type == "attune_copy_llama"
     assert model.config.vocab_size == len(tokenizer)
     example = heldout_example(0)
     ids = tokenizer(example.prompt)["input_ids"]
@@ -65,7 +66,10 @@ def test_two_processes_do_not_build_twice(tmp_path: Path, monkeypatch: pytest.Mo
     calls: list[Path] = []
 
     def fake_train(
-        cfg: style_lm.StyleLMConfig, out_dir: Path, progress: bool = True
+        cfg: style_lm.StyleLMConfig,
+        out_dir: Path,
+        progress: bool = True,
+        report_to: Path | None = None,
     ) -> TrainReport:
         calls.append(out_dir)
         out_dir.mkdir(parents=True)
