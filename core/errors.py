@@ -60,10 +60,10 @@ def bad_param(param: str, message: str, code: str | None = "invalid_value") -> G
     return GenerationError(message, param=param, code=code)
 
 
-def unavailable(message: str) -> GenerationError:
-    return GenerationError(
-        message, status=503, type="service_unavailable_error", code="serving_unavailable"
-    )
+def unavailable(message: str, code: str = "serving_unavailable") -> GenerationError:
+    """A 503: no serving process could take the request (``model_loading``: its model is being
+    prepared)."""
+    return GenerationError(message, status=503, type="service_unavailable_error", code=code)
 
 
 class ArtifactError(ValueError):

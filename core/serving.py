@@ -149,3 +149,13 @@ class Plan:
             "vectors": sorted((v.name, v.version, v.eta) for v in self.vectors),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """A person's reading of a serving process's ``loading`` report (``/healthz``), e.g.
+    "building the built-in style model (38%, step 420 of 1100)"."""
+    text = str(progress.get("stage") or "loading the model")
+    if isinstance(progress.get("fraction"), int | float):
+        step, steps = progress.get("step"), progress.get("steps")
+        text += f" ({progress['fraction']:.0%}, step {step} of {steps})"
+    return text

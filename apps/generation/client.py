@@ -123,7 +123,11 @@ def _candidates(user_id: int) -> list[str]:
 
 class _NotTaken(Exception):
     """The replica did not take the request (unreachable, or 503 before answering): the next
-    one may."""
+    one may. ``preparing`` holds its own message when it said its model is being prepared."""
+
+    def __init__(self, reason: str, preparing: str = "") -> None:
+        super().__init__(reason)
+        self.preparing = preparing
 
 
 def open_stream(request: GenerateRequest) -> EventStream:
@@ -133,13 +137,17 @@ def open_stream(request: GenerateRequest) -> EventStream:
     body = json.dumps(request.to_payload()).encode()
     key = serving_key(settings.SECRET_KEY, settings.ATTUNE_SERVING_KEY)
     failures: list[tuple[str, str]] = []
+    preparing = ""
     for url in _candidates(request.user_id):
         try:
             return _open(url, body, key)
         except _NotTaken as err:
             breaker.trip(url)
             failures.append((url, str(err)))
+            preparing = preparing or err.preparing
             log.warning("serving replica %s did not take a request (%s)", url, err)
+    if preparing:  # up, but its model is not ready yet: say so, not "not reachable"
+        raise unavailable(preparing, code="model_loading")
     if len(failures) == 1:
         url, reason = failures[0]
         raise unavailable(
@@ -186,7 +194,9 @@ def _open(url: str, body: bytes, key: str) -> EventStream:
     if not isinstance(data, dict):
         data = {}
     if response.status == 503:  # loading or unavailable: it has not started this generation
-        raise _NotTaken(f"503: {GenerationError.from_dict(data, 503).message}")
+        refused = GenerationError.from_dict(data, 503)
+        loading = refused.message if refused.code == "model_loading" else ""
+        raise _NotTaken(f"503: {refused.message}", loading)
     breaker.reset(url)
     if response.status == 401:  # the serving key, not the caller's: a deployment problem
         raise GenerationError(

@@ -47,7 +47,8 @@ class Choice:
 class Completion:
     """A finished generation. ``attune`` says what personalized it: ``interaction_ids``,
     ``adapter_version``, ``preference_coefficients``, ``memory_entry_ids``,
-    ``conditioning_preference``, ``persona``, ``reranked`` and ``ranking``."""
+    ``conditioning_preference``, ``persona``, ``reranked`` and ``ranking``, and
+    ``context_cut`` when the last user message was cut after a sentence to fit the window."""
 
     id: str
     created: int

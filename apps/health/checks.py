@@ -94,10 +94,13 @@ def serving() -> dict[str, Any]:
     for replica in statuses():
         url = redact(replica.url) if urlsplit(replica.url).password else replica.url
         entry: dict[str, Any] = {"url": url, "state": replica.state}
-        if replica.health and replica.health.get("base_model"):
-            entry["base_model"] = replica.health["base_model"]
-        if replica.error:
-            entry["error"] = replica.error
+        health = replica.health or {}
+        if health.get("base_model"):
+            entry["base_model"] = health["base_model"]
+        if isinstance(health.get("loading"), dict):  # preparing its model: how far
+            entry["loading"] = health["loading"]
+        if error := replica.error or health.get("error"):
+            entry["error"] = error
         replicas.append(entry)
     result: dict[str, Any] = {"ok": any(r["state"] == "ok" for r in replicas), "replicas": replicas}
     if not result["ok"]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from apps.accounts.models import User
 from apps.generation import client, services
 from core.errors import GenerationError
+from core.serving import describe_progress
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +24,39 @@ class GenerationFailed(Exception):
     """The generation service could not answer (it says why)."""
 
 
-def is_running() -> bool:
-    """Whether the serving process answers its health check."""
-    return client.status() is not None
+@dataclass(frozen=True)
+class ServiceState:
+    """What the Ask pages say about generation: ``ok``, ``loading`` (with how far) or ``down``."""
+
+    state: str
+    detail: str = ""
+
+
+def service_state() -> ServiceState:
+    """The generation service as a person should hear about it: ready when any replica is, else
+    preparing its model (and how far), else down."""
+    replicas = client.statuses()
+    if any(r.state == "ok" for r in replicas):
+        return ServiceState("ok")
+    for replica in replicas:
+        progress = (replica.health or {}).get("loading")
+        if replica.state == "loading" and isinstance(progress, dict):
+            return ServiceState("loading", describe_progress(progress))
+    return ServiceState("down")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The new interactions' ids, and what to tell the person (a cut text) or ""."""
+
+    ids: list[int]
+    notice: str = ""
 
 
 def generate(
     user: User, messages: Sequence[dict[str, str]], *, n: int = 1, **params: Any
-) -> list[int]:
-    """Generate ``n`` personalized candidates for ``messages``; returns their interaction ids."""
+) -> Generated:
+    """Generate ``n`` personalized candidates for ``messages``."""
     try:
         completion = services.generate(user, list(messages), n=n, **params)
     except GenerationError as err:  # bad input, serving process down, …: said on the form
@@ -41,4 +67,5 @@ def generate(
     ids = [i for i in completion.interaction_ids if i is not None]
     if len(ids) < n:
         raise GenerationFailed(f"The generation service returned {len(ids)} of {n} candidates.")
-    return ids[:n]
+    cut = completion.attune.get("context_cut") or {}
+    return Generated(ids[:n], str(cut.get("message", "")) if isinstance(cut, dict) else "")

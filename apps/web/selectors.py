@@ -11,6 +11,9 @@ from apps.adapters import selectors as adapter_selectors
 from apps.adapters.models import PreferenceVector
 from apps.feedback.models import Edit, Interaction, Rating
 from apps.memory.models import MemoryEntry
+from core.world.sources import SOURCES, make_context
+
+SAMPLE_SEED = 7
 
 
 def interactions(user: User) -> QuerySet[Interaction]:
@@ -65,3 +68,11 @@ def sliders(user: User) -> list[Slider]:
     """One slider per active preference vector with the user's η (0 where unset)."""
     etas = adapter_selectors.etas(user)
     return [Slider(v, etas.get(v.name, 0.0)) for v in adapter_selectors.active_vectors()]
+
+
+def sample_contexts() -> list[dict[str, str]]:
+    """One sample context per source of the offline world, for the Ask pages' one-click fill."""
+    return [
+        {"source": name, "label": source.label, "text": make_context(name, SAMPLE_SEED).text}
+        for name, source in SOURCES.items()
+    ]

@@ -13,8 +13,9 @@ import pytest
 
 from apps.feedback.models import Comparison, Interaction, Rating
 from apps.memory.models import MemoryEntry
+from apps.web.selectors import SAMPLE_SEED
 from core.world.renderer import render
-from core.world.sources import make_context
+from core.world.sources import SOURCES, make_context
 from tests.ui.conftest import log_in, make_user, overflow_px, screenshot
 from tests.ui.generation import ask_for_text, stored_interaction
 
@@ -129,6 +130,19 @@ def test_pages_fit_375_px(new_page):
         page.goto(path)
         assert overflow_px(page) <= 0, f"{path} is wider than 375 px"
         screenshot(page, f"20-mobile-{name}")
+
+
+def test_a_sample_context_fills_the_ask_form_in_one_click(new_page):
+    person = make_user()
+    page = new_page()
+    log_in(page, person.username, "/login?next=/ask")
+    sample = make_context("news", SAMPLE_SEED)
+    page.click("button[data-sample-source=news]")
+    assert page.input_value("#id_context") == sample.text
+    assert page.input_value("#id_source") == "news"
+    assert page.locator("#ask-samples button").count() == len(SOURCES)
+    assert "ATTUNE_BASE_MODEL" in page.inner_text("#ask-form")
+    screenshot(page, "03-ask-sample")
 
 
 def test_ab_compare_with_the_keyboard(new_page):

@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.prompting import build_prompt, is_style_tokenizer
+from core.text import sentence_ends
 from core.world.preferences import phrase_to_style
 
 Message = Mapping[str, str]
@@ -101,3 +102,56 @@ def uses_special_tokens(tokenizer: Any) -> bool:
     """Whether encoding the prompt should add the tokenizer's special tokens (not when a chat
     template already wrote them)."""
     return is_style_tokenizer(tokenizer) or not getattr(tokenizer, "chat_template", None)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The last user message was cut after a sentence to fit the model's context window."""
+
+    kept_sentences: int
+    total_sentences: int
+    window: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kept_sentences": self.kept_sentences,
+            "total_sentences": self.total_sentences,
+            "message": f"The text was cut after sentence {self.kept_sentences} of "
+            f"{self.total_sentences} to fit the model's {self.window}-token window.",
+        }
+
+
+def _with_last_user(messages: Sequence[Message], content: str) -> list[dict[str, str]]:
+    last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    return [{**m, "content": content} if i == last else dict(m) for i, m in enumerate(messages)]
+
+
+def fit_to_window(
+    messages: Sequence[Message],
+    encode: Callable[[Sequence[Message]], list[int]],
+    fits: Callable[[int], bool],
+    window: int,
+) -> tuple[list[dict[str, str]], list[int], Cut | None]:
+    """The messages and their prompt ids, the last user message cut after its last sentence
+    that lets the prompt fit (``fits(prompt tokens)``), when the whole of it does not. A message
+    whose first sentence alone does not fit is left whole (the caller refuses it)."""
+    whole = [dict(m) for m in messages]
+    ids = encode(whole)
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    if fits(len(ids)) or not users:
+        return whole, ids, None
+    text = users[-1]
+    start = match.end() if (match := _INSTRUCTION.match(text)) else 0  # not the task's line
+    ends = [end for end in sentence_ends(text) if end > start]
+    total = len(ends) + bool(text[ends[-1] :].strip() if ends else text[start:].strip())
+    best: tuple[list[dict[str, str]], list[int], Cut] | None = None
+    low, high = 1, len(ends) if ends and ends[-1] < len(text.rstrip()) else len(ends) - 1
+    while low <= high:  # the largest number of whole sentences that fits
+        keep = (low + high) // 2
+        cut = _with_last_user(messages, text[: ends[keep - 1]])
+        cut_ids = encode(cut)
+        if fits(len(cut_ids)):
+            best, low = (cut, cut_ids, Cut(keep, total, window)), keep + 1
+        else:
+            high = keep - 1
+    return best if best is not None else (whole, ids, None)

@@ -3,7 +3,8 @@
 ``POST /internal/generate`` (the web process, with the shared serving key): JSON
 ``{"user_id", "messages", "params", "stream"}``; answers JSON Lines events, or an error status
 with an OpenAI-style error body when the request is refused before generation starts.
-``GET /healthz``: the model, backend, cache and batching figures.
+``GET /healthz``: the model, backend, cache and batching figures (200), or ``loading`` with the
+progress of preparing the model, or ``error`` when it could not be loaded (503).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Handler(JSONHandler):
         if self.path != "/healthz":
             self._json(404, GenerationError("Not found.", status=404).as_dict())
             return
-        self._json(200, self.server.health())
+        health = self.server.health()
+        self._json(200 if health["status"] == "ok" else 503, health)
 
     def do_POST(self) -> None:
         if self.path != GENERATE_PATH:
@@ -130,6 +132,8 @@ class ServingHTTPServer(ThreadingHTTPServer):
 
     def health(self) -> dict[str, Any]:
         service = self.service
+        if hasattr(service, "health"):  # still preparing the model (workers.serving.loading)
+            return dict(service.health())
         data: dict[str, Any] = {"status": "ok", "backend": service.backend}
         data["base_model"] = service.base_model
         weights = getattr(service, "weights", None)

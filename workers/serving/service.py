@@ -2,7 +2,8 @@
 
 ``prepare``: load the user → what personalizes them (``apps.generation.selectors.plan_for``:
 active adapter, η, CIPHER preference for this context, persona) → their composed weights (cache)
-→ the prompt (persona and preference in it) → token count against the context window.
+→ the prompt (persona and preference in it) → token count against the context window (a last
+user message too long for it is cut after a sentence, and the answer says so).
 ``run``: the request's ``n`` rows go to the scheduler (batched with other users' rows), new text
 streams out as it comes, ``n > 1`` candidates are reranked by the user's personalized reward when
 one exists, and one Interaction per choice records exactly what was used.
@@ -23,16 +24,24 @@ from apps.feedback.services import flatten_messages
 from apps.generation.selectors import plan_for
 from apps.generation.services import record_choices
 from core.errors import GenerationError
+from core.prompting import is_style_tokenizer
 from core.serving import GenerateRequest, GenerationParams, Plan
 from workers.collab.reranking import personalized_scores
 from workers.serving.engine import Engine, Row, RowEvent
-from workers.serving.prompts import UserContext, render_prompt, uses_special_tokens
+from workers.serving.prompts import (
+    Cut,
+    UserContext,
+    fit_to_window,
+    render_prompt,
+    uses_special_tokens,
+)
 from workers.serving.scheduler import Scheduler
 from workers.serving.weights import Applied, WeightsProvider
 
 log = logging.getLogger(__name__)
 Write = Callable[[dict[str, Any]], None]
 Scorer = Callable[[int, str, list[str]], "list[float] | None"]
+STYLE_ANSWER_EXTRA = 128  # the style model's answer: its input's sentences, plus frames and lines
 
 
 def rank(
@@ -64,6 +73,7 @@ class Prepared:
     prompt: str
     prompt_ids: list[int]
     max_tokens: int
+    cut: Cut | None = None
 
 
 class ServingService:
@@ -102,12 +112,25 @@ class ServingService:
         params = request.params
         applied = self.weights.weights(plan)
         tokenizer = self.engine.tokenizer
-        prompt = render_prompt(tokenizer, messages, UserContext(plan.persona, plan.preference))
-        ids = tokenizer(prompt, add_special_tokens=uses_special_tokens(tokenizer))["input_ids"]
-        window = self.engine.context_length
+        context = UserContext(plan.persona, plan.preference)
+        special = uses_special_tokens(tokenizer)
+        window, asked = self.engine.context_length, params.max_tokens
+        restyles = is_style_tokenizer(tokenizer)  # its answer is about as long as its input
+
+        def encode(candidate: Sequence[dict[str, str]]) -> list[int]:
+            prompt = render_prompt(tokenizer, candidate, context)
+            return list(tokenizer(prompt, add_special_tokens=special)["input_ids"])
+
+        def needs(prompt_tokens: int) -> int:
+            if asked is not None:
+                return asked
+            return prompt_tokens + STYLE_ANSWER_EXTRA if restyles else 1
+
+        messages, ids, cut = fit_to_window(
+            messages, encode, lambda n: n + needs(n) <= window, window
+        )
         room = window - len(ids)
-        asked = params.max_tokens
-        if room < 1 or (asked is not None and asked > room):
+        if room < needs(len(ids)):
             wanted = f"{len(ids)} in the messages" + (
                 f", {asked} in the completion" if asked else ""
             )
@@ -117,10 +140,14 @@ class ServingService:
                 param="messages",
                 code="context_length_exceeded",
             )
-        max_tokens = asked if asked is not None else min(self.default_max_tokens, room)
+        default = (
+            max(self.default_max_tokens, needs(len(ids))) if restyles else (self.default_max_tokens)
+        )
+        max_tokens = asked if asked is not None else min(default, room)
+        prompt = render_prompt(tokenizer, messages, context)
         return Prepared(
             f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), user, messages, params,
-            request.stream, plan, applied, prompt, ids, max_tokens,
+            request.stream, plan, applied, prompt, ids, max_tokens, cut,
         )  # fmt: skip
 
     # --- run: stream, rerank, record, finish
@@ -234,6 +261,7 @@ class ServingService:
                     "scores": [scores[i] for i in shown] if scores is not None else None,
                     "backend": self.backend,
                     "base_model": self.base_model,
+                    "context_cut": p.cut.as_dict() if p.cut else None,
                 },
             }
         )

@@ -50,6 +50,7 @@ CHAT_RESPONSE = {
         "scores": None,
         "backend": "local",
         "base_model": "attune/style-lm",
+        "context_cut": None,
     },
 }
 ERROR = {

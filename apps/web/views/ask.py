@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,6 +12,7 @@ from apps.feedback import services as feedback
 from apps.web import drafts, generation, selectors
 from apps.web.drafts import login_required_keeping_draft
 from apps.web.forms import AskForm, ChoiceForm
+from core import config
 from core.errors import ReferenceNotFound
 
 
@@ -25,17 +27,23 @@ def _generate(request: HttpRequest, form: AskForm, n: int) -> list[int] | None:
     if not form.is_valid():
         return None
     try:
-        return generation.generate(request.user, form.messages(), n=n)
+        generated = generation.generate(request.user, form.messages(), n=n)
     except generation.GenerationFailed as err:
         form.add_error(None, str(err))
         return None
+    if generated.notice:  # the pasted text was longer than the model's window
+        messages.info(request, generated.notice)
+    return generated.ids
 
 
 def _page(request: HttpRequest, template: str, form: AskForm) -> HttpResponse:
     status = 400 if form.is_bound and form.errors else 200
     context = {
         "form": form,
-        "running": generation.is_running(),
+        "service": generation.service_state(),
+        "samples": selectors.sample_contexts(),
+        "builtin_model": settings.ATTUNE_SERVING_BACKEND == "local"
+        and config.base_model_name() == config.STYLE_LM_NAME,
         "recent": selectors.interactions(request.user)[:5],
     }
     return render(request, template, context, status=status)

@@ -54,6 +54,19 @@
   modeInputs.forEach(function (input) { input.addEventListener("change", showMode); });
   if (modeInputs.length) showMode();
 
+  // --- sample contexts: one click fills the context (and says what it is) ---------------------
+  document.querySelectorAll("button[data-sample-text]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var form = button.closest("form");
+      var context = form.querySelector("textarea[name=context]");
+      var source = form.querySelector("select[name=source]");
+      context.value = button.dataset.sampleText;
+      context.dispatchEvent(new Event("input"));
+      if (source) source.value = button.dataset.sampleSource;
+      context.focus();
+    });
+  });
+
   // --- live word-diff preview of an edit --------------------------------------------------------
   document.querySelectorAll("textarea[data-diff-url]").forEach(function (el) {
     var target = document.getElementById(el.dataset.diffTarget);

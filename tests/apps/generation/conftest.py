@@ -50,8 +50,9 @@ def generation(serving: Serving, settings):
 
 
 def save_adapter(var: Path, adapter_root: Path, name: str, seed: int) -> tuple[str, str]:
-    """A random (non-zero) LoRA on the tiny style model in ``var``, saved as PEFT safetensors in
-    the artifact store (written in ``adapter_root`` first); returns (its ref, fingerprint)."""
+    """A random LoRA on the tiny style model in ``var`` (non-zero, and scaled up so that it
+    visibly changes the tiny model's text), saved as PEFT safetensors in the artifact store
+    (written in ``adapter_root`` first); returns (its ref, fingerprint)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -63,7 +64,7 @@ def save_adapter(var: Path, adapter_root: Path, name: str, seed: int) -> tuple[s
     model, _ = load_base_model(str(style_lm_dir(var)), device="cpu")
     fingerprint = base_fingerprint(model)
     torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    config = LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False)
     peft = get_peft_model(model, config)
     store = AdapterStore(artifact_store(), adapter_root)
     return store.save(peft, "default", fingerprint, name=name), fingerprint

@@ -109,6 +109,20 @@ def test_over_long_input(client_for, user, generation, settings):
     assert not Interaction.objects.filter(output__contains="council council").exists()
 
 
+def test_a_long_paragraph_is_cut_after_a_sentence_not_refused(client_for, user, generation):
+    text = " ".join(f"The council met on day {i} and approved plan {i}." for i in range(80))
+    messages = [{"role": "user", "content": text}]
+    answer = chat(client_for(user), {"model": "attune", "messages": messages, "max_tokens": 8})
+    assert answer.status_code == 200, answer.content
+    cut = answer.json()["attune"]["context_cut"]
+    assert cut["total_sentences"] == 80 and 1 < cut["kept_sentences"] < 80
+    assert f"after sentence {cut['kept_sentences']} of 80" in cut["message"]
+    seen = Interaction.objects.get(pk=answer.json()["choices"][0]["interaction_id"]).messages
+    assert seen[0]["content"].endswith(f"plan {cut['kept_sentences'] - 1}.")  # what it read
+    whole = chat(client_for(user), {"model": "attune", "messages": MESSAGES, "max_tokens": 8})
+    assert whole.json()["attune"]["context_cut"] is None
+
+
 def test_serving_process_down_is_503(client_for, user, settings):
     settings.ATTUNE_SERVING_URL = "http://127.0.0.1:1"
     answer = chat(client_for(user), {"model": "attune", "messages": MESSAGES})

@@ -47,7 +47,7 @@ def test_ask_calls_the_generation_service_and_opens_the_text(logged_in, user, mo
     def fake_generate(who, messages, n=1, **params):  # isolates the form from the service
         seen.update(messages=messages, n=n, params=params)
         made = [InteractionFactory(user=who, output=f"candidate {k}") for k in range(n)]
-        return SimpleNamespace(interaction_ids=[i.pk for i in made])  # as a Completion
+        return SimpleNamespace(interaction_ids=[i.pk for i in made], attune={})  # a Completion
 
     monkeypatch.setattr(generation.services, "generate", fake_generate)
     data = {"mode": "task", "task": "summarize", "source": "news", "context": "The council met."}
