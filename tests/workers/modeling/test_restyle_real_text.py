@@ -20,7 +20,7 @@ from core.world import faithfulness
 from core.world.detectors import detect_style
 from workers.modeling.style_lm import StyleLMConfig, ensure_style_lm, read_metadata, style_lm_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a first run builds the model
 SHIPPED = StyleLMConfig()
 REAL = json.loads((Path(__file__).parents[2] / "data" / "real_paragraphs.json").read_text())
 STYLES = [
