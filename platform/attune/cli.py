@@ -1,7 +1,7 @@
 """``./attune``: Attune's single entry point.
 
     ./attune run            the platform: database, migrations, web server, Celery worker and
-                            the serving process (generation)
+                            beat, the serving process (generation); restarts a part that dies
     ./attune test [ARGS]    the whole test suite (ARGS go to pytest)
     ./attune bench [NAME]   benchmarks that print figures (no NAME lists them)
     ./attune manage ARGS    Django's manage.py with Attune's environment
@@ -40,13 +40,34 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_parts(args: argparse.Namespace) -> list[str]:
+    """The parts ``./attune run`` starts: ``--only`` (or all), less each ``--no-PART``."""
+    from attune.runner import PARTS
+
+    chosen = args.only or list(PARTS)
+    return [part for part in chosen if not getattr(args, f"no_{part}")]
+
+
+def part_list(value: str) -> list[str]:
+    """``--only web,worker``: known part names, comma-separated."""
+    from attune.runner import PARTS
+
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown or not parts:
+        named = ", ".join(unknown) or "(none given)"
+        raise argparse.ArgumentTypeError(f"unknown part(s) {named}; choose from {', '.join(PARTS)}")
+    return parts
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from attune.runner import run
 
+    parts = run_parts(args)
+    if not parts:
+        return fail("nothing to run: every part was left out")
     try:
-        return run(
-            host=args.host, port=args.port, worker=not args.no_worker, serving=not args.no_serving
-        )
+        return run(host=args.host, port=args.port, parts=parts)
     except PreflightError as err:
         return fail(str(err))
 
@@ -89,10 +110,18 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="attune", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the platform (web, API, worker) until Ctrl-C")
+    run = sub.add_parser("run", help="run the platform (web, API, workers) until Ctrl-C")
     run.add_argument("--host", default=os.environ.get("ATTUNE_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("ATTUNE_PORT", "8000")))
-    run.add_argument("--no-worker", action="store_true", help="web only (workers run elsewhere)")
+    run.add_argument(
+        "--only", type=part_list, metavar="PARTS",
+        help="run only these parts, comma-separated: web, worker, beat, serving",
+    )  # fmt: skip
+    run.add_argument("--no-web", action="store_true", help="no web server (it runs elsewhere)")
+    run.add_argument("--no-worker", action="store_true", help="no Celery worker (runs elsewhere)")
+    run.add_argument(
+        "--no-beat", action="store_true", help="no Celery beat (one per installation: elsewhere)"
+    )
     run.add_argument(
         "--no-serving", action="store_true", help="no generation process (it runs elsewhere)"
     )

