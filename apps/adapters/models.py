@@ -14,7 +14,11 @@ from apps.common.models import OwnedModel
 
 
 class FitJob(OwnedModel):
-    """One request to fit something on the ``gpu`` queue, with its live progress."""
+    """One request to fit something on the ``gpu`` queue, with its live progress.
+
+    A worker claims it before working on it and keeps a heartbeat while it runs; a job whose
+    worker died is re-queued by the reaper and done exactly once (:mod:`apps.common.leases`).
+    """
 
     class Kind(models.TextChoices):
         USER_ADAPTER = "user_adapter", "user adapter"
@@ -42,6 +46,11 @@ class FitJob(OwnedModel):
     comparison_cutoff = models.BigIntegerField(default=0)
     rating_cutoff = models.BigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # The job's lease (apps.common.leases): when its message last went out, who holds it, and
+    # that holder's last sign of life; a stale heartbeat means the worker died.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

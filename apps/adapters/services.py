@@ -12,6 +12,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.adapters import selectors
 from apps.adapters.models import AdapterVersion, FitJob, PreferenceCoefficient, PreferenceVector
+from apps.common import leases
+from apps.common.leases import Lease
+from apps.common.leases import LeaseLost as LeaseLost  # for the job body (workers/)
+from apps.common.leases import held as held  # the job body holds its lease while it runs
 from apps.feedback import selectors as feedback
 from core.dimensions import DIMENSION_NAMES
 from core.errors import Conflict, InvalidValue, NotEnoughData
@@ -27,14 +31,19 @@ def _too_few_pairs(needed: int, available: int) -> NotEnoughData:
     )
 
 
-def _enqueue(job: FitJob) -> None:
+def _send(job_id: int) -> None:
+    """Send the job's task now (again, when the reaper re-queues it: the row is the truth, the
+    message only tells a worker to look)."""
     from apps.adapters.tasks import fit_job
 
-    def send() -> None:
-        result = fit_job.apply_async(args=[job.pk], queue="gpu")
-        FitJob.objects.filter(pk=job.pk).update(celery_task_id=result.id)
+    result = fit_job.apply_async(args=[job_id], queue="gpu")
+    FitJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
 
-    transaction.on_commit(send)
+
+def _enqueue(job: FitJob) -> None:
+    """Send after commit; a broker that cannot take it is logged, not raised: the job is stored
+    and the reaper sends it again after ``ATTUNE_JOB_RESEND_SECONDS``."""
+    transaction.on_commit(lambda: _send(job.pk), robust=True)
 
 
 def _has_enough_thumbs(user: User, cutoffs: feedback.Cutoffs) -> bool:
@@ -47,12 +56,17 @@ def _has_enough_thumbs(user: User, cutoffs: feedback.Cutoffs) -> bool:
 def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJob, bool]:
     """Queue a fit of the user's adapter on the ``gpu`` queue; returns (job, created).
 
-    An open job is returned as it is (a second request never starts a second fit). Too little
-    data raises :class:`NotEnoughData` with the number needed.
+    An open job is returned as it is (a second request never starts a second fit), unless it is
+    provably dead (running, with no heartbeat for ``ATTUNE_JOB_STALE_SECONDS``): then the new job
+    supersedes it, and the old one fails with the reason. Too little data raises
+    :class:`NotEnoughData` with the number needed.
     """
     User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per user
+    dead = None
     if (job := selectors.open_job(user)) is not None:
-        return job, False
+        dead = leases.lock_if_dead(job)
+        if dead is None:
+            return job, False
     cutoffs = feedback.current_cutoffs(user)
     available = feedback.pair_count(user=user, with_ratings=False)
     if available < settings.ATTUNE_FIT_MIN_PAIRS and not _has_enough_thumbs(user, cutoffs):
@@ -64,9 +78,26 @@ def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJo
         edit_cutoff=cutoffs.edit,
         comparison_cutoff=cutoffs.comparison,
         rating_cutoff=cutoffs.rating,
+        queued_at=timezone.now(),
     )
+    if dead is not None:
+        _supersede(dead, job)
     _enqueue(job)
     return job, True
+
+
+def _supersede(dead: FitJob, by: FitJob) -> None:
+    """Fail a dead (locked) job in favour of a new one; its worker, should it wake up, cannot
+    write any more: it no longer holds the lease."""
+    seen = dead.heartbeat_at or dead.started_at
+    when = f" since {seen:%Y-%m-%d %H:%M:%S} UTC" if seen else ""
+    FitJob.objects.filter(pk=dead.pk).update(
+        status=FitJob.Status.FAILED,
+        finished_at=timezone.now(),
+        heartbeat_at=None,
+        error=f"Superseded by job {by.pk}: its worker ({dead.worker or 'unknown'}) sent no "
+        f"heartbeat{when}.",
+    )
 
 
 def fit_due(user: User) -> bool:
@@ -110,34 +141,36 @@ def request_vector_fit(staff: User, dimension: str) -> FitJob:
     unknown dimension raises :class:`InvalidValue` (field ``dimension``)."""
     if dimension not in DIMENSION_NAMES:
         raise InvalidValue("dimension", f"choose one of {sorted(DIMENSION_NAMES)}")
-    job = FitJob.objects.create(user=staff, kind=FitJob.Kind.PREFERENCE_VECTOR, dimension=dimension)
+    job = FitJob.objects.create(
+        user=staff,
+        kind=FitJob.Kind.PREFERENCE_VECTOR,
+        dimension=dimension,
+        queued_at=timezone.now(),
+    )
     _enqueue(job)
     return job
 
 
-def report_progress(job_id: int, fraction: float, loss: float | None) -> None:
-    FitJob.objects.filter(pk=job_id).update(
-        progress=round(min(max(fraction, 0.0), 1.0), 4), loss=loss
-    )
+def report_progress(lease: Lease, fraction: float, loss: float | None) -> None:
+    """Store the progress of a held job (a heartbeat too); :class:`LeaseLost` when this worker
+    no longer holds it."""
+    leases.update(lease, progress=round(min(max(fraction, 0.0), 1.0), 4), loss=loss)
 
 
-def start_job(job_id: int) -> FitJob | None:
-    """Mark a job running (again, on a retry); None when it already finished."""
-    with transaction.atomic():
-        job = FitJob.objects.select_for_update().get(pk=job_id)
-        if job.status in {FitJob.Status.SUCCEEDED, FitJob.Status.FAILED}:
-            return None
-        job.status = FitJob.Status.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or timezone.now()
-        job.save(update_fields=["status", "attempts", "started_at"])
-        return job
+def start_job(job_id: int) -> Lease | None:
+    """Claim the job for this worker (:func:`apps.common.leases.claim`): None when it is
+    finished, held by a live worker, or out of attempts; a retry starts from zero progress."""
+    return leases.claim(FitJob, job_id, progress=0.0, loss=None, error="")
 
 
-def fail_job(job_id: int, error: str) -> None:
-    FitJob.objects.filter(pk=job_id).update(
-        status=FitJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+def fail_job(lease: Lease, error: str) -> None:
+    leases.fail(lease, error)
+
+
+def reap_jobs() -> leases.Reaped:
+    """Re-queue fit jobs whose worker died, fail those out of attempts, re-send lost messages
+    (the ``adapters.reap_jobs`` beat task)."""
+    return leases.reap(FitJob, _send)
 
 
 def _succeed(job: FitJob) -> None:
@@ -145,7 +178,8 @@ def _succeed(job: FitJob) -> None:
     job.status = FitJob.Status.SUCCEEDED
     job.progress = 1.0
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "progress", "finished_at"])
+    job.heartbeat_at = None
+    job.save(update_fields=["status", "progress", "finished_at", "heartbeat_at"])
 
 
 def _activate(version: AdapterVersion) -> None:
@@ -158,12 +192,13 @@ def _activate(version: AdapterVersion) -> None:
 
 
 @transaction.atomic
-def record_adapter(job: FitJob, promote: bool, **fields: object) -> AdapterVersion:
-    """The job's adapter version (created once: a retried job finds the one it made)."""
-    locked = FitJob.objects.select_for_update().get(pk=job.pk)
-    existing = AdapterVersion.objects.filter(fit_job=locked).first()
+def record_adapter(lease: Lease, promote: bool, **fields: object) -> AdapterVersion:
+    """The job's adapter version, created once: a retried job finds the one it made, and an
+    attempt that lost its lease (:class:`LeaseLost`) creates nothing."""
+    existing = AdapterVersion.objects.filter(fit_job_id=lease.pk).first()
     if existing is not None:
         return existing
+    locked = leases.lock(lease)
     latest = AdapterVersion.objects.filter(user_id=locked.user_id).order_by("-version").first()
     version = AdapterVersion.objects.create(
         user_id=locked.user_id,
@@ -178,12 +213,13 @@ def record_adapter(job: FitJob, promote: bool, **fields: object) -> AdapterVersi
 
 
 @transaction.atomic
-def record_vector(job: FitJob, **fields: object) -> PreferenceVector:
-    """The job's preference vector; replaces the active one of the same name (created once)."""
-    locked = FitJob.objects.select_for_update().get(pk=job.pk)
-    existing = PreferenceVector.objects.filter(fit_job=locked).first()
+def record_vector(lease: Lease, **fields: object) -> PreferenceVector:
+    """The job's preference vector; replaces the active one of the same name (created once, by
+    the attempt that holds the lease)."""
+    existing = PreferenceVector.objects.filter(fit_job_id=lease.pk).first()
     if existing is not None:
         return existing
+    locked = leases.lock(lease)
     name = str(fields["name"])
     latest = PreferenceVector.objects.filter(name=name).order_by("-version").first()
     PreferenceVector.objects.filter(name=name, is_active=True).update(is_active=False)

@@ -31,3 +31,14 @@ def check_fit_trigger(user_id: int) -> int | None:
         return None
     job = maybe_trigger_fit(user)
     return job.pk if job is not None else None
+
+
+@shared_task(name="adapters.reap_jobs", queue="default")
+def reap_jobs() -> dict[str, list[int]]:
+    """(Beat) re-queue fit jobs whose worker died, fail those out of attempts, re-send lost
+    messages; returns the job ids by what was done (see apps.common.leases)."""
+    from dataclasses import asdict
+
+    from apps.adapters.services import reap_jobs as reap
+
+    return asdict(reap())

@@ -47,6 +47,11 @@ class CollabModelVersion(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     celery_task_id = models.CharField(max_length=255, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    # The run's lease (apps.common.leases): when its message last went out, who holds it, and
+    # that holder's last sign of life; a stale heartbeat means the worker died.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The newest feedback ids the run may use (fixed at request time, so a retry sees the same).
     edit_cutoff = models.BigIntegerField(default=0)
     comparison_cutoff = models.BigIntegerField(default=0)

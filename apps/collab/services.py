@@ -20,6 +20,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.collab import selectors, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
+from apps.common import leases
+from apps.common.leases import Lease
+from apps.common.leases import LeaseLost as LeaseLost  # for the job body (workers/)
+from apps.common.leases import held as held  # the job body holds its lease while it runs
 from apps.feedback.selectors import current_cutoffs
 from core.errors import ArtifactError, Conflict, NotEnoughData
 
@@ -44,14 +48,18 @@ def _lock() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
-def _enqueue(run: CollabModelVersion) -> None:
+def _send(version_id: int) -> None:
+    """Send the run's task now (again, when the reaper re-queues it: the row is the truth)."""
     from apps.collab.tasks import train
 
-    def send() -> None:
-        result = train.apply_async(args=[run.pk], queue="gpu")
-        CollabModelVersion.objects.filter(pk=run.pk).update(celery_task_id=result.id)
+    result = train.apply_async(args=[version_id], queue="gpu")
+    CollabModelVersion.objects.filter(pk=version_id).update(celery_task_id=result.id)
 
-    transaction.on_commit(send)
+
+def _enqueue(run: CollabModelVersion) -> None:
+    """Send after commit; a broker that cannot take it is logged, and the reaper sends the run
+    again after ``ATTUNE_JOB_RESEND_SECONDS``."""
+    transaction.on_commit(lambda: _send(run.pk), robust=True)
 
 
 @transaction.atomic
@@ -62,13 +70,18 @@ def request_training(
 ) -> tuple[CollabModelVersion, bool]:
     """Queue a training run on the ``gpu`` queue; returns (run, created).
 
-    A run already queued or running is returned as it is. Too little data raises
-    :class:`NotEnoughData` (pairs of all users, then users with pairs). ``enqueue=False`` leaves
-    sending the task to the caller (a command that runs it in-process).
+    A run already queued or running is returned as it is, unless it is provably dead (running,
+    no heartbeat for ``ATTUNE_JOB_STALE_SECONDS``): the new run supersedes it and the old one
+    fails with the reason. Too little data raises :class:`NotEnoughData` (pairs of all users,
+    then users with pairs). ``enqueue=False`` leaves sending the task to the caller (a command
+    that runs it in-process).
     """
     _lock()
+    dead = None
     if (run := selectors.open_run()) is not None:
-        return run, False
+        dead = leases.lock_if_dead(run)
+        if dead is None:
+            return run, False
     cutoffs = current_cutoffs()
     summary = selectors.data_summary(cutoffs)
     if summary.pairs < settings.ATTUNE_COPL_MIN_PAIRS:
@@ -83,7 +96,18 @@ def request_training(
         edit_cutoff=cutoffs.edit,
         comparison_cutoff=cutoffs.comparison,
         rating_cutoff=cutoffs.rating,
+        queued_at=timezone.now(),
     )
+    if dead is not None:
+        seen = dead.heartbeat_at or dead.started_at
+        when = f" since {seen:%Y-%m-%d %H:%M:%S} UTC" if seen else ""
+        CollabModelVersion.objects.filter(pk=dead.pk).update(
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            heartbeat_at=None,
+            error=f"Superseded by {run.label}: its worker ({dead.worker or 'unknown'}) sent no "
+            f"heartbeat{when}.",
+        )
     if enqueue:
         _enqueue(run)
     return run, True
@@ -103,30 +127,26 @@ def maybe_trigger_training() -> CollabModelVersion | None:
     return run if created else None
 
 
-def start_run(version_id: int) -> CollabModelVersion | None:
-    """Mark a run running (again, on a retry); None when it already finished."""
-    with transaction.atomic():
-        run = CollabModelVersion.objects.select_for_update().get(pk=version_id)
-        if not run.is_open:
-            return None
-        run.status = Status.RUNNING
-        run.attempts += 1
-        run.started_at = run.started_at or timezone.now()
-        run.error = ""
-        run.save(update_fields=["status", "attempts", "started_at", "error"])
-        return run
+def start_run(version_id: int) -> Lease | None:
+    """Claim the run for this worker (:func:`apps.common.leases.claim`): None when it finished,
+    is held by a live worker, or is out of attempts; a retry starts from zero progress."""
+    return leases.claim(CollabModelVersion, version_id, progress=0.0, stage="", loss=None, error="")
 
 
-def report_progress(version_id: int, fraction: float, stage: str, loss: float | None) -> None:
-    CollabModelVersion.objects.filter(pk=version_id, status=Status.RUNNING).update(
-        progress=round(min(max(fraction, 0.0), 1.0), 4), stage=stage, loss=loss
-    )
+def report_progress(lease: Lease, fraction: float, stage: str, loss: float | None) -> None:
+    """Store the progress of a held run (a heartbeat too); :class:`LeaseLost` when this worker
+    no longer holds it."""
+    leases.update(lease, progress=round(min(max(fraction, 0.0), 1.0), 4), stage=stage, loss=loss)
 
 
-def fail_run(version_id: int, error: str) -> None:
-    CollabModelVersion.objects.filter(pk=version_id).update(
-        status=Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+def fail_run(lease: Lease, error: str) -> None:
+    leases.fail(lease, error)
+
+
+def reap_runs() -> leases.Reaped:
+    """Re-queue runs whose worker died, fail those out of attempts, re-send lost messages (the
+    ``collab.reap_runs`` beat task)."""
+    return leases.reap(CollabModelVersion, _send)
 
 
 @dataclass(frozen=True)
@@ -156,13 +176,15 @@ def fresh_version_files(run: CollabModelVersion) -> store.VersionFiles:
 
 @transaction.atomic
 def record_result(
-    version_id: int, rows: Sequence[EmbeddingRow], **fields: object
+    lease: Lease, rows: Sequence[EmbeddingRow], **fields: object
 ) -> CollabModelVersion:
-    """Store the run's embeddings and figures and activate it (once: a retried run that finds
-    its version already recorded changes nothing). Users deleted meanwhile are left out."""
-    run = CollabModelVersion.objects.select_for_update().get(pk=version_id)
+    """Store the run's embeddings and figures and activate it, once: a retried run that finds
+    its version already recorded changes nothing, and an attempt that lost its lease
+    (:class:`LeaseLost`) writes nothing. Users deleted meanwhile are left out."""
+    run = CollabModelVersion.objects.get(pk=lease.pk)
     if run.status in {Status.ACTIVE, Status.RETIRED}:
         return run
+    run = leases.lock(lease)
     _lock()
     existing = set(
         User.objects.filter(pk__in=[r.user_id for r in rows]).values_list("pk", flat=True)
@@ -187,6 +209,7 @@ def record_result(
     run.progress = 1.0
     run.stage = "done"
     run.finished_at = timezone.now()
+    run.heartbeat_at = None
     run.save()
     _activate(run)
     return run

@@ -32,3 +32,14 @@ def check_training_trigger() -> int | None:
 
     run = maybe_trigger_training()
     return run.pk if run is not None else None
+
+
+@shared_task(name="collab.reap_runs", queue="default")
+def reap_runs() -> dict[str, list[int]]:
+    """(Beat) re-queue CoPL runs whose worker died, fail those out of attempts, re-send lost
+    messages; returns the run ids by what was done (see apps.common.leases)."""
+    from dataclasses import asdict
+
+    from apps.collab.services import reap_runs as reap
+
+    return asdict(reap())

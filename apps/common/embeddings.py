@@ -1,8 +1,10 @@
 """Filling embedding columns: scheduled after commit, computed in batches by a Celery worker.
 
 Writes only. ``schedule_embedding`` is what services call after saving an :class:`EmbeddedModel`
-row; ``embed_pending`` is what the task runs. The torch side (``workers.embeddings``) is imported
-inside ``embed_pending`` only, so web processes never load it.
+row; ``embed_pending`` is what the task runs; ``sweep_pending`` (beat) sends the task again for
+rows a lost task left without a vector (a worker killed with its message unacknowledged). The
+torch side (``workers.embeddings``) is imported inside ``embed_pending`` only, so web processes
+never load it.
 """
 
 from __future__ import annotations
@@ -79,3 +81,20 @@ def embed_pending_by_label(label: str) -> int:
     if not issubclass(model, EmbeddedModel):
         raise ValueError(f"{label} has no embedding column")
     return embed_pending(model)
+
+
+def sweep_pending() -> list[str]:
+    """Send ``common.embed_pending_rows`` for every embedded model that has rows without a vector
+    (the ``common.sweep_embeddings`` beat task); returns their labels.
+
+    A task lost with a killed worker is never redelivered on the database broker, so its rows
+    would wait for the next row of the same model; this bounds the wait. A row whose own task is
+    still on its way is harmless: each task embeds what is pending, under ``SKIP LOCKED``.
+    """
+    from apps.common.tasks import embed_pending_rows
+
+    models = [m for m in apps.get_models() if issubclass(m, EmbeddedModel)]
+    labels = [m._meta.label for m in models if m.objects.filter(embedding__isnull=True).exists()]
+    for label in labels:
+        embed_pending_rows.delay(label)
+    return labels

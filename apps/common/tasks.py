@@ -11,3 +11,9 @@ from apps.common import embeddings
 def embed_pending_rows(model_label: str) -> int:
     """Embed all rows of ``model_label`` still missing an embedding; idempotent."""
     return embeddings.embed_pending_by_label(model_label)
+
+
+@shared_task(name="common.sweep_embeddings", queue="default")
+def sweep_embeddings() -> list[str]:
+    """(Beat) re-send the embedding task of every model with rows still missing a vector."""
+    return embeddings.sweep_pending()

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,6 +44,44 @@ def database_url_for_tests() -> str:
     return f"postgresql://{auth}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def database_broker_url() -> str:
+    """kombu's SQLAlchemy transport on the test database (the default broker, for tests)."""
+    return "sqla+" + database_url_for_tests().replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@contextmanager
+def project_celery(broker_url: str) -> Iterator[object]:
+    """Attune's own Celery app sending to ``broker_url`` (services that queue tasks reach a
+    worker started by the test), its queues emptied first; put back afterwards."""
+    import kombu.pools
+    from sqlalchemy.pool import NullPool
+
+    from attune.celery import app
+
+    def drop_pools() -> None:  # pooled connections and producers keep their broker
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+        kombu.pools.reset()  # producer pools are global, by connection
+
+    before = app.conf.broker_url, app.conf.broker_transport_options
+    drop_pools()
+    app.conf.broker_url = broker_url
+    # kombu keeps its SQLAlchemy session open; NullPool closes the connection after each use.
+    app.conf.broker_transport_options = (
+        {"poolclass": NullPool} if broker_url.startswith("sqla+") else {}
+    )
+    with app.connection_for_write() as conn:  # earlier tests' tasks must not run here
+        for queue in ("default", "gpu"):
+            conn.default_channel.queue_purge(queue)
+    try:
+        yield app
+    finally:
+        drop_pools()
+        app.conf.broker_url, app.conf.broker_transport_options = before
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now."""
     with socket.socket() as s:
@@ -65,22 +103,49 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
 
 
 @contextmanager
-def celery_worker(broker_url: str | None = None, include: str = "") -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process (prefork, both queues) on the test database."""
-    extra = {"DATABASE_URL": database_url_for_tests()}
+def celery_worker(
+    broker_url: str | None = None,
+    include: str = "",
+    concurrency: int = 1,
+    beat_schedule: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process (prefork, both queues) on the test database; with
+    ``beat_schedule`` (a file path) it runs Celery beat inside too (``-B``), and ``env`` adds
+    to its environment (settings)."""
+    extra = {"DATABASE_URL": database_url_for_tests(), **(env or {})}
     if broker_url:
         extra["CELERY_BROKER_URL"] = broker_url
     command = [
         str(Path(sys.executable).parent / "celery"), "-A", "attune", "worker",
-        "-Q", "default,gpu", "-c", "1", "-n", f"test-{os.getpid()}@%h", "--loglevel", "WARNING",
+        "-Q", "default,gpu", "-c", str(concurrency), "-n", f"test-{os.getpid()}@%h",
+        "--loglevel", os.environ.get("ATTUNE_TEST_WORKER_LOGLEVEL", "WARNING"),
     ]  # fmt: skip
     if include:
         command += ["--include", include]
+    if beat_schedule is not None:
+        command += ["-B", "-s", str(beat_schedule)]
     proc = subprocess.Popen(command, cwd=ROOT, env=project_env(**extra), start_new_session=True)
     try:
         yield proc
     finally:
         stop(proc)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (a prefork worker's pool processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in children.read_text().split()] if children.exists() else []
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def wait_for_other_sessions_to_close(timeout: float = 10.0) -> None:

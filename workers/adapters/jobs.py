@@ -47,24 +47,36 @@ def adapter_store() -> AdapterStore:
 
 
 def run_fit_job(job_id: int, on_progress: Progress | None = None) -> dict[str, object]:
-    """Run job ``job_id`` to the end; returns a summary for the task result."""
-    job = services.start_job(job_id)
-    if job is None:
-        return {"job": job_id, "skipped": "already finished"}
+    """Run job ``job_id`` to the end; returns a summary for the task result.
+
+    The job is claimed first and its lease held (heartbeats) while it runs
+    (:mod:`apps.common.leases`): a duplicate or late message, or one for a finished job, skips;
+    an attempt that lost its lease (re-queued as dead, or superseded) stops without writing.
+    """
+    lease = services.start_job(job_id)
+    if lease is None:
+        status = FitJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+        reason = "held by another worker" if status == FitJob.Status.RUNNING else "already finished"
+        return {"job": job_id, "skipped": reason}
+    job = FitJob.objects.select_related("user").get(pk=job_id)
 
     def progress(fraction: float, loss: float | None) -> None:
-        services.report_progress(job_id, fraction, loss)
+        services.report_progress(lease, fraction, loss)
         if on_progress is not None:
             on_progress(fraction, loss)
 
-    try:
-        if job.kind == FitJob.Kind.PREFERENCE_VECTOR:
-            return _fit_vector(job, progress)
-        return _fit_user_adapter(job, progress)
-    except Exception as err:
-        log.exception("fit job %s failed", job_id)
-        services.fail_job(job_id, f"{type(err).__name__}: {err}")
-        raise
+    with services.held(lease):
+        try:
+            if job.kind == FitJob.Kind.PREFERENCE_VECTOR:
+                return _fit_vector(job, lease, progress)
+            return _fit_user_adapter(job, lease, progress)
+        except services.LeaseLost:
+            log.warning("fit job %s: attempt %s lost its lease; stopping", job_id, lease.attempt)
+            return {"job": job_id, "skipped": "lease lost"}
+        except Exception as err:
+            log.exception("fit job %s failed", job_id)
+            services.fail_job(lease, f"{type(err).__name__}: {err}")
+            raise
 
 
 def model_prompt(tokenizer: Any, prompt: str) -> str:
@@ -74,7 +86,7 @@ def model_prompt(tokenizer: Any, prompt: str) -> str:
     return render_prompt(tokenizer, [{"role": "user", "content": prompt}], UserContext())
 
 
-def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
+def _fit_user_adapter(job: FitJob, lease: services.Lease, progress: Progress) -> dict[str, object]:
     cutoffs = feedback.Cutoffs.of(job)
     pairs = feedback.preference_pairs(user=job.user, upto=cutoffs, with_ratings=False)
     model, tokenizer = load_base_model()
@@ -132,7 +144,7 @@ def _fit_user_adapter(job: FitJob, progress: Progress) -> dict[str, object]:
     ref = store.save(peft, "default", fingerprint, method=str(method), job=job.pk)
     lora = peft.peft_config["default"]
     version = services.record_adapter(
-        job,
+        lease,
         promote,
         method=method,
         base_model=_base_model_name(),
@@ -176,7 +188,7 @@ def _base_model_name() -> str:
     return config.base_model_name()
 
 
-def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
+def _fit_vector(job: FitJob, lease: services.Lease, progress: Progress) -> dict[str, object]:
     dim = dimension(job.dimension)
     fitted = fit_vector(
         load_base_model, dim, settings.ATTUNE_VECTOR_PAIRS, vector_fit_settings(), progress
@@ -189,7 +201,7 @@ def _fit_vector(job: FitJob, progress: Progress) -> dict[str, object]:
             result.model, "default", fingerprint, dimension=dim.name, pole=pole, job=job.pk
         )
     vector = services.record_vector(
-        job,
+        lease,
         name=dim.name,
         attribute=dim.attribute,
         positive=dim.positive,

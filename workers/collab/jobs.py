@@ -48,8 +48,8 @@ ETA_CONTEXTS_PER_SOURCE = 2
 class Reporter:
     """Maps a stage's own fraction to the run's, and reports at most every 1% (or stage)."""
 
-    def __init__(self, version_id: int, on_progress: Progress | None) -> None:
-        self.version_id = version_id
+    def __init__(self, lease: services.Lease, on_progress: Progress | None) -> None:
+        self.lease = lease
         self.on_progress = on_progress
         self.last: tuple[str, float] = ("", -1.0)
 
@@ -59,7 +59,7 @@ class Reporter:
         if stage == self.last[0] and overall - self.last[1] < 0.01 and fraction < 1.0:
             return
         self.last = (stage, overall)
-        services.report_progress(self.version_id, overall, stage, loss)
+        services.report_progress(self.lease, overall, stage, loss)
         if self.on_progress is not None:
             self.on_progress(overall, stage, loss)
 
@@ -95,16 +95,31 @@ def train_config() -> RewardTrainConfig:
 
 
 def run_training(version_id: int, on_progress: Progress | None = None) -> dict[str, Any]:
-    """Run training run ``version_id`` to the end; returns a summary for the task result."""
-    run = services.start_run(version_id)
-    if run is None:
-        return {"version_id": version_id, "skipped": "already finished"}
-    try:
-        return _train(run, Reporter(version_id, on_progress))
-    except Exception as err:
-        log.exception("CoPL training run %s failed", version_id)
-        services.fail_run(version_id, f"{type(err).__name__}: {err}")
-        raise
+    """Run training run ``version_id`` to the end; returns a summary for the task result.
+
+    The run is claimed first and its lease held (heartbeats) while it trains
+    (:mod:`apps.common.leases`): a duplicate or late message, or one for a finished run, skips;
+    an attempt that lost its lease (re-queued as dead, or superseded) stops without writing.
+    """
+    lease = services.start_run(version_id)
+    if lease is None:
+        status = CollabModelVersion.objects.filter(pk=version_id).values_list("status", flat=True)
+        running = status.first() == CollabModelVersion.Status.RUNNING
+        return {
+            "version_id": version_id,
+            "skipped": "held by another worker" if running else "already finished",
+        }
+    run = CollabModelVersion.objects.get(pk=version_id)
+    with services.held(lease):
+        try:
+            return _train(run, Reporter(lease, on_progress))
+        except services.LeaseLost:
+            log.warning("CoPL run %s: attempt %s lost its lease; stopping", run.pk, lease.attempt)
+            return {"version_id": version_id, "skipped": "lease lost"}
+        except Exception as err:
+            log.exception("CoPL training run %s failed", version_id)
+            services.fail_run(lease, f"{type(err).__name__}: {err}")
+            raise
 
 
 def _accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> float | None:
@@ -256,7 +271,7 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
         for i, user_id in enumerate(int(u) for u in embeddings.user_ids)
     ]
     version = services.record_result(
-        run.pk,
+        report.lease,
         result_rows,
         n_users=graph.n_users,
         n_responses=graph.n_responses,

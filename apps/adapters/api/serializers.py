@@ -12,7 +12,7 @@ class FitJobSerializer(serializers.ModelSerializer):
         model = FitJob
         fields = [
             "id", "kind", "trigger", "status", "dimension", "progress", "loss", "attempts",
-            "error", "created_at", "started_at", "finished_at", "adapter_version",
+            "error", "created_at", "started_at", "heartbeat_at", "finished_at", "adapter_version",
         ]  # fmt: skip
         read_only_fields = fields
 

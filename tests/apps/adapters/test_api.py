@@ -61,7 +61,7 @@ def test_threshold_trigger_counts_new_pairs_only(user, settings, monkeypatch):
     give_pairs(user, 1)
     job = services.maybe_trigger_fit(user)
     assert job is not None and job.trigger == "threshold"
-    services.record_adapter(job, promote=False, **{
+    services.record_adapter(services.start_job(job.pk), promote=False, **{
         "method": "dpo", "base_model": "m", "base_fingerprint": "f", "rank": 8,
         "storage_path": "x",
     })  # fmt: skip
@@ -70,9 +70,10 @@ def test_threshold_trigger_counts_new_pairs_only(user, settings, monkeypatch):
 
 def test_one_job_records_one_version_even_when_retried(user):
     job = FitJob.objects.create(user=user)
+    lease = services.start_job(job.pk)
     fields = {"method": "dpo", "base_model": "m", "base_fingerprint": "f", "rank": 8}
-    first = services.record_adapter(job, promote=True, storage_path="a", **fields)
-    again = services.record_adapter(job, promote=True, storage_path="b", **fields)
+    first = services.record_adapter(lease, promote=True, storage_path="a", **fields)
+    again = services.record_adapter(lease, promote=True, storage_path="b", **fields)
     assert first.pk == again.pk and AdapterVersion.objects.count() == 1
     assert services.start_job(job.pk) is None  # a redelivered task finds the job finished
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from apps.adapters import services
 from apps.adapters.models import AdapterVersion, FitJob
@@ -52,7 +55,9 @@ def test_a_job_interrupted_mid_fit_is_retried_to_one_version(user, tiny_base_mod
         run_fit_job(job.pk, on_progress=die_once)
     job.refresh_from_db()
     assert job.status == FitJob.Status.RUNNING and not AdapterVersion.objects.exists()
-    run_fit_job(job.pk)  # the redelivered task
+    assert run_fit_job(job.pk)["skipped"] == "held by another worker"  # its heartbeat is fresh
+    FitJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    run_fit_job(job.pk)  # the redelivered task, once the heartbeat went stale: takes it over
     job.refresh_from_db()
     assert job.status == FitJob.Status.SUCCEEDED and job.attempts == 2
     assert AdapterVersion.objects.filter(fit_job=job).count() == 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from apps.collab import services, store
@@ -72,6 +75,10 @@ def test_an_interrupted_run_is_retried_to_one_version(copl_settings):
         run_training(run.pk, on_progress=die_in_reward_training)
     run.refresh_from_db()
     assert run.status == "running" and not UserEmbedding.objects.exists() and calls["n"] == 1
+    assert run_training(run.pk)["skipped"] == "held by another worker"  # heartbeat still fresh
+    CollabModelVersion.objects.filter(pk=run.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )  # its worker died: the redelivered task takes it over
     seen = []
     run_training(run.pk, on_progress=lambda f, stage, loss: seen.append(f))  # the redelivery
     run.refresh_from_db()
