@@ -137,6 +137,7 @@ class Plan:
     preference: str = ""
     memory_ids: tuple[int, ...] = ()
     persona: str = ""
+    memory_degraded: str = ""  # why the memory's aggregation fell back to one entry (or "")
 
     @property
     def etas(self) -> dict[str, float]:

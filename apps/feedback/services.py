@@ -190,7 +190,8 @@ def record_edit(user: User, interaction_id: int, *, edited: str, original: str =
         raise _unknown_interaction("interaction", interaction_id)
     original = original or output
     cost = edit_cost(original, edited)
-    with _interactions_must_exist(interaction=interaction_id):
+    # The edit and its "waiting to be learned" mark commit together: none is ever left unlearned.
+    with _interactions_must_exist(interaction=interaction_id), transaction.atomic():
         edit = Edit.objects.create(
             user=user,
             interaction_id=interaction_id,
@@ -199,7 +200,7 @@ def record_edit(user: User, interaction_id: int, *, edited: str, original: str =
             distance=cost.distance,
             diff=cost.diff,
         )
-    schedule_inference(edit)  # CIPHER memory: learn from the edit, or store the used preference
+        schedule_inference(edit)  # CIPHER memory: learn from the edit, or store the used preference
     if edit.distance:
         schedule_fit_check(user)  # a new preference pair: start a fit at the threshold
     return edit

@@ -61,15 +61,19 @@ def plan_for(user: User, messages: Sequence[Mapping[str, str]], personalized: bo
     """Everything that personalizes a generation for ``user`` in the context of ``messages``.
 
     CIPHER retrieval (``apps.memory.selectors.preference_for``) embeds the context, so it runs
-    only for a user who has memory entries.
+    only for a user who has memory entries. It never fails the generation: when the inference
+    backend cannot aggregate, the plan uses the first ranked entry and ``memory_degraded`` says
+    why (the answer's ``attune`` block reports it).
     """
     if not personalized:
         return Plan(user.pk, False)
     adapter, vectors = weights_for(user)
-    preference, memory_ids = "", ()
+    preference, memory_ids, degraded = "", (), ""
     if MemoryEntry.objects.filter(user=user, embedding__isnull=False).exists():
         from apps.memory.selectors import preference_for
 
         conditioning = preference_for(user, flatten_messages(list(messages)))
         preference, memory_ids = conditioning.preference, tuple(conditioning.memory_ids)
-    return Plan(user.pk, True, adapter, vectors, preference, memory_ids, persona_prompt(user))
+        degraded = conditioning.degraded
+    persona = persona_prompt(user)
+    return Plan(user.pk, True, adapter, vectors, preference, memory_ids, persona, degraded)

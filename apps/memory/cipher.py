@@ -11,10 +11,13 @@ entries fill in the rest (the most represented of their attributes).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from apps.memory.inference import Candidate, InferenceBackend, Usage
+from apps.memory.inference import Candidate, InferenceBackend, InferenceError, Usage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,46 @@ def rank(neighbors: Iterable[Neighbor], k: int, threshold: float) -> list[Neighb
 
 @dataclass(frozen=True)
 class Conditioning:
-    """What conditions a generation: the preference phrase and the memory entries behind it."""
+    """What conditions a generation: the preference phrase and the memory entries behind it.
+
+    ``degraded`` is empty, or why the entries could not be aggregated (an
+    :class:`~apps.memory.inference.InferenceError` reason): then the first one is used as it is.
+    """
 
     preference: str
     memory_ids: tuple[int, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    degraded: str = ""
+
+
+def fallback(ranked: list[Neighbor], reason: str) -> Conditioning:
+    """The first ranked neighbor used as it is (CIPHER-1), when aggregation failed for ``reason``.
+
+    Why that one: it is the user's own phrase for this kind of context when there is one, else
+    the nearest context's preference, which is what the offline benchmark measures as CIPHER-1
+    (a lower edit cost than CIPHER-5 there); it is whole text, where an offline aggregation of an
+    instruct model's free phrases would keep only the words the style detectors know.
+    """
+    if len({n.preference for n in ranked}) <= 1:  # nothing to aggregate: nothing lost
+        ids = tuple(n.entry_id for n in ranked)
+        return Conditioning(ranked[0].preference if ranked else "", ids)
+    first = ranked[0]
+    return Conditioning(first.preference, (first.entry_id,), degraded=reason)
 
 
 def condition(ranked: list[Neighbor], threshold: float, backend: InferenceBackend) -> Conditioning:
-    """Aggregate ranked neighbors into one preference (one neighbor is used as it is)."""
+    """Aggregate ranked neighbors into one preference (one neighbor is used as it is).
+
+    Degrades, never fails: a backend that cannot aggregate (down, slow, garbled, resting after
+    a failure) gives the :func:`fallback`, which says why.
+    """
     if not ranked:
         return Conditioning("")
-    answer = backend.aggregate([Candidate(n.preference, n.in_charge(threshold)) for n in ranked])
+    try:
+        answer = backend.aggregate(
+            [Candidate(n.preference, n.in_charge(threshold)) for n in ranked]
+        )
+    except InferenceError as err:
+        log.warning("memory aggregation failed (%s): %s; first entry used", err.reason, err)
+        return fallback(ranked, err.reason)
     return Conditioning(answer.preference, tuple(n.entry_id for n in ranked), answer.usage)

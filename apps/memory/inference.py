@@ -25,7 +25,17 @@ EditPair = tuple[str, str]
 
 
 class InferenceError(Exception):
-    """The backend failed or timed out; the edit stays stored and the task is retried."""
+    """The backend failed or timed out; the edit stays stored and is retried later.
+
+    ``reason`` names the failure in a word (``unreachable``, ``timeout``, ``http_error``,
+    ``invalid_answer``, ``skipped`` while the backend rests after one, ``not_configured``): it is
+    what generation reports in its ``attune`` block, where the message (the backend's address)
+    must not go.
+    """
+
+    def __init__(self, message: str, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,10 @@ class InferenceBackend(Protocol):
 
     def aggregate(self, candidates: Sequence[Candidate]) -> Inferred:
         """One short phrase with the most represented of several preferences."""
+        ...
+
+    def available(self) -> bool:
+        """False while the backend is known to be down (a call would fail at once)."""
         ...
 
 
@@ -170,6 +184,9 @@ class OfflineBackend:
         style = styles[0] if len(styles) == 1 else most_represented(styles, self.min_share)
         phrase = style_to_phrase(style)
         return Inferred(phrase, usage_of(inference_prompt(pairs), phrase))
+
+    def available(self) -> bool:
+        return True
 
     def aggregate(self, candidates: Sequence[Candidate]) -> Inferred:
         if (single := as_is(candidates)) is not None:

@@ -113,3 +113,29 @@ class MemoryStamp(models.Model):
 
     def __str__(self) -> str:
         return f"Memory stamp of {self.user_id}: {self.version}"
+
+
+class PendingInference(models.Model):
+    """An edit whose preference is not learned yet.
+
+    Stored with the edit (``apps.memory.services.schedule_inference``) and removed once the edit
+    is learned or found to teach nothing, so an edit whose task failed, gave up or died with its
+    worker is still here: ``memory.sweep_inference`` retries the due ones, oldest first. Not an
+    owned row (the edit is; the export holds the edit), just the memory's to-do list.
+    """
+
+    edit = models.OneToOneField(
+        Edit, primary_key=True, on_delete=models.CASCADE, related_name="pending_inference"
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed inferences so far.")
+    last_error = models.CharField(
+        max_length=32, blank=True, default="", help_text="The last failure's reason, e.g. timeout."
+    )
+    next_attempt_at = models.DateTimeField(help_text="When the sweep may take it (again).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(name="mem_pending_due", fields=["next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"Edit {self.edit_id} waiting to be learned ({self.attempts} failed)"

@@ -19,12 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.memory.cache import memory_cache
-from apps.memory.cipher import Conditioning, Neighbor, condition, rank
-from apps.memory.inference import InferenceBackend, backend_from_settings
-from apps.memory.models import MemoryEntry
+from apps.memory.cipher import Conditioning, Neighbor, condition, fallback, rank
+from apps.memory.inference import InferenceBackend, InferenceError, backend_from_settings
+from apps.memory.models import MemoryEntry, PendingInference
 
 _TABLE = MemoryEntry._meta.db_table
 # Candidates: the user's entries nearest by Hamming distance of the binary-quantized embeddings
@@ -117,8 +118,44 @@ def preference_for(
     """The conditioning for a generation in ``context`` (a text, or its embedding).
 
     Record ``preference`` and ``memory_ids`` on the Interaction (``conditioning_preference``,
-    ``memory_entry_ids``). An empty memory gives an empty preference.
+    ``memory_entry_ids``). An empty memory gives an empty preference. A backend that cannot
+    aggregate (or is not configured) never fails it: ``degraded`` says why, and the first
+    ranked entry is used as it is (``apps.memory.cipher.fallback``).
     """
     embedding = embed_context(context) if isinstance(context, str) else context
     threshold = settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE
-    return condition(nearest(user, embedding, k), threshold, backend or backend_from_settings())
+    ranked = nearest(user, embedding, k)
+    try:
+        backend = backend or backend_from_settings()
+    except InferenceError as err:
+        return fallback(ranked, err.reason)
+    return condition(ranked, threshold, backend)
+
+
+_FAILED = {
+    "timeout": "did not answer in time",
+    "unreachable": "could not be reached",
+    "http_error": "answered with an error",
+    "invalid_answer": "gave no usable answer",
+    "skipped": "failed moments ago and is resting",
+    "not_configured": "is not configured",
+}
+
+
+def degraded_notice(reason: str) -> dict[str, str] | None:
+    """The answer's ``attune.memory_degraded`` for a fallback (None when there was none)."""
+    if not reason:
+        return None
+    failed = _FAILED.get(reason, "failed")
+    return {
+        "reason": reason,
+        "fallback": "nearest_entry",
+        "message": f"The language model that combines your learned preferences {failed}; "
+        "the nearest one was used as it is.",
+    }
+
+
+def waiting_edits(user: User | int) -> QuerySet[PendingInference]:
+    """The user's edits still waiting to be learned (their notes), oldest first."""
+    user_id = user if isinstance(user, int) else user.pk
+    return PendingInference.objects.filter(edit__user_id=user_id).order_by("edit_id")

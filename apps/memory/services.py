@@ -5,23 +5,34 @@ runs :func:`infer_from_edit`: an edit that changed the text teaches the preferen
 backend reads from it; an edit that changed nothing (distance 0) means the output was accepted, and
 the preference that conditioned it is stored. Either way one edit gives at most one entry.
 
+None is lost: the edit is noted as waiting (:class:`PendingInference`) when it is stored, and the
+note goes only once it is learned (or teaches nothing). A backend that fails leaves it there with
+its failure counted; :func:`sweep_pending` (``memory.sweep_inference``, on the beat schedule)
+retries the due ones, so edits whose task gave up, or died with its worker, are learned once the
+backend answers again.
+
 An entry's context embedding is the interaction's prompt embedding, copied when the worker has
 already computed it, else computed the same way (``apps.common.embeddings``) after commit.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.common.embeddings import schedule_embedding
 from apps.feedback.models import Edit, Interaction
-from apps.memory.inference import InferenceBackend, backend_from_settings, clip
-from apps.memory.models import MemoryEntry
+from apps.memory.inference import InferenceBackend, InferenceError, backend_from_settings, clip
+from apps.memory.models import MemoryEntry, PendingInference
 from core.errors import InvalidValue, ReferenceNotFound
+
+log = logging.getLogger(__name__)
 
 
 def check_preference(text: str) -> str:
@@ -39,12 +50,18 @@ def check_preference(text: str) -> str:
 
 
 def schedule_inference(edit: Edit) -> None:
-    """Queue ``memory.infer_preference`` for ``edit`` once the current transaction commits.
+    """Note ``edit`` as waiting to be learned, and queue ``memory.infer_preference`` for it once
+    the current transaction commits.
 
-    A broker that cannot take the task is logged, not raised: the edit is stored either way.
+    A broker that cannot take the task is logged, not raised: the edit is stored either way, and
+    the sweep takes it ``ATTUNE_INFERENCE_SWEEP_AFTER_SECONDS`` later if it is still waiting.
     """
     from apps.memory.tasks import infer_preference
 
+    after = timedelta(seconds=settings.ATTUNE_INFERENCE_SWEEP_AFTER_SECONDS)
+    PendingInference.objects.get_or_create(
+        edit=edit, defaults={"next_attempt_at": timezone.now() + after}
+    )
     edit_id = edit.pk
     transaction.on_commit(lambda: infer_preference.delay(edit_id), robust=True)
 
@@ -94,9 +111,20 @@ def store_used_preference(edit: Edit) -> MemoryEntry | None:
 def infer_from_edit(edit_id: int, backend: InferenceBackend | None = None) -> MemoryEntry | None:
     """Learn from one edit (see the module docstring); idempotent, one entry per edit.
 
-    Returns the entry, or None when the edit is gone or teaches nothing. A backend that fails
-    raises :class:`apps.memory.inference.InferenceError` and nothing is stored.
+    Returns the entry, or None when the edit is gone or teaches nothing; either way the edit is
+    no longer waiting. A backend that fails raises :class:`apps.memory.inference.InferenceError`,
+    nothing is stored, and the failure is counted on the edit's :class:`PendingInference`.
     """
+    try:
+        entry = _learn(edit_id, backend)
+    except InferenceError as err:
+        _count_failure(edit_id, err)
+        raise
+    PendingInference.objects.filter(edit_id=edit_id).delete()
+    return entry
+
+
+def _learn(edit_id: int, backend: InferenceBackend | None) -> MemoryEntry | None:
     edit = Edit.objects.select_related("interaction").filter(pk=edit_id).first()
     if edit is None:
         return None
@@ -109,6 +137,81 @@ def infer_from_edit(edit_id: int, backend: InferenceBackend | None = None) -> Me
         return None
     preference = clip(inferred.preference, settings.ATTUNE_MAX_PREFERENCE_CHARS)
     return _from_edit(edit, preference, MemoryEntry.Origin.INFERRED)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long an edit waits after its ``attempts``-th failure: the sweep's delay, doubled per
+    failure, at most ``ATTUNE_INFERENCE_SWEEP_MAX_BACKOFF_SECONDS``."""
+    first = settings.ATTUNE_INFERENCE_SWEEP_AFTER_SECONDS
+    cap = settings.ATTUNE_INFERENCE_SWEEP_MAX_BACKOFF_SECONDS
+    return timedelta(seconds=min(first * 2 ** min(max(attempts - 1, 0), 30), cap))
+
+
+def _count_failure(edit_id: int, err: InferenceError) -> None:
+    """Keep the edit waiting (noted again if its note is gone) and, when the backend was really
+    asked, count the failure and push the next try back. A call skipped while the backend rests
+    after a failure counts nothing: the edit keeps its place."""
+    with transaction.atomic():
+        pending = PendingInference.objects.select_for_update().filter(edit_id=edit_id).first()
+        if pending is None:
+            if not Edit.objects.filter(pk=edit_id).exists():
+                return
+            pending = PendingInference(edit_id=edit_id, next_attempt_at=timezone.now())
+        if err.reason != "skipped":
+            pending.attempts += 1
+            pending.last_error = err.reason[:32]
+            pending.next_attempt_at = timezone.now() + retry_delay(pending.attempts)
+        try:
+            with transaction.atomic():
+                pending.save()
+        except IntegrityError:  # the edit was deleted meanwhile: nothing to keep
+            return
+
+
+def sweep_pending(limit: int | None = None, backend: InferenceBackend | None = None) -> int:
+    """Learn the due waiting edits, oldest first, at most ``limit``
+    (``ATTUNE_INFERENCE_SWEEP_BATCH``); returns how many are no longer waiting.
+
+    The run claims its edits first (their next try moves ``ATTUNE_INFERENCE_SWEEP_AFTER_SECONDS``
+    ahead, so a concurrent run skips them and a run that dies gives them back), then learns them
+    one by one and stops at the first failure: the backend is down, and the rest wait for the
+    next run, not for a back-off. Nothing is claimed while the backend rests after a failure.
+    """
+    try:
+        backend = backend or backend_from_settings()
+    except InferenceError as err:
+        log.warning("inference sweep skipped: %s", err)
+        return 0
+    if not backend.available():
+        return 0
+    claimed = _claim_due(limit or settings.ATTUNE_INFERENCE_SWEEP_BATCH)
+    done = 0
+    for i, edit_id in enumerate(claimed):
+        try:
+            infer_from_edit(edit_id, backend)
+        except InferenceError as err:
+            log.warning("inference sweep stopped at edit %s (%s): %s", edit_id, err.reason, err)
+            PendingInference.objects.filter(edit_id__in=claimed[i + 1 :]).update(
+                next_attempt_at=timezone.now()
+            )  # not tried: due again at the next run
+            break
+        done += 1
+    return done
+
+
+def _claim_due(limit: int) -> list[int]:
+    """The ids of up to ``limit`` due waiting edits, oldest first, leased to this run."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            PendingInference.objects.filter(next_attempt_at__lte=now)
+            .select_for_update(skip_locked=True)
+            .order_by("edit_id")
+            .values_list("edit_id", flat=True)[:limit]
+        )
+        lease = now + timedelta(seconds=settings.ATTUNE_INFERENCE_SWEEP_AFTER_SECONDS)
+        PendingInference.objects.filter(edit_id__in=ids).update(next_attempt_at=lease)
+    return ids
 
 
 def _owned_interaction(user: User, interaction_id: int) -> Interaction:

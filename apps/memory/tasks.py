@@ -1,4 +1,5 @@
-"""Celery tasks of CIPHER memory (thin wrappers over ``apps.memory.services``)."""
+"""Celery tasks of CIPHER memory (thin wrappers over ``apps.memory.services``): learning one
+edit after it is stored, and the periodic sweep that retries edits still waiting."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def infer_preference(edit_id: int) -> int | None:
 
     entry = infer_from_edit(edit_id)
     return entry.pk if entry is not None else None
+
+
+@shared_task(name="memory.sweep_inference", queue="default", ignore_result=True)
+def sweep_inference() -> int:
+    """Retry the edits still waiting to be learned (on the beat schedule); returns how many were
+    learned. Safe to overlap: each run claims its own edits."""
+    from apps.memory.services import sweep_pending
+
+    return sweep_pending()

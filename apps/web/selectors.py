@@ -10,7 +10,8 @@ from apps.accounts.models import User
 from apps.adapters import selectors as adapter_selectors
 from apps.adapters.models import PreferenceVector
 from apps.feedback.models import Edit, Interaction, Rating
-from apps.memory.models import MemoryEntry
+from apps.memory import selectors as memory_selectors
+from apps.memory.models import MemoryEntry, PendingInference
 from core.world.sources import SOURCES, make_context
 
 SAMPLE_SEED = 7
@@ -34,6 +35,11 @@ def rating_of(user: User, interaction_id: int) -> Rating | None:
 
 def latest_edit(user: User, interaction_id: int) -> Edit | None:
     return Edit.objects.owned_by(user).filter(interaction_id=interaction_id).first()
+
+
+def waiting_to_learn(user: User, edit: Edit) -> PendingInference | None:
+    """The note of ``edit`` when inferring its preference failed (it is retried automatically)."""
+    return memory_selectors.waiting_edits(user).filter(edit=edit, attempts__gt=0).first()
 
 
 def learned_from(user: User, interaction_id: int) -> list[MemoryEntry]:

@@ -23,6 +23,7 @@ from apps.accounts.models import User
 from apps.feedback.services import flatten_messages
 from apps.generation.selectors import plan_for
 from apps.generation.services import record_choices
+from apps.memory.selectors import degraded_notice
 from core.errors import GenerationError
 from core.prompting import is_style_tokenizer
 from core.serving import GenerateRequest, GenerationParams, Plan
@@ -262,6 +263,8 @@ class ServingService:
                     "backend": self.backend,
                     "base_model": self.base_model,
                     "context_cut": p.cut.as_dict() if p.cut else None,
+                    # the memory's aggregation failed: its reason, and the one entry used
+                    "memory_degraded": degraded_notice(plan.memory_degraded),
                 },
             }
         )

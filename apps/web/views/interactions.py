@@ -32,7 +32,8 @@ def _learning(request: HttpRequest, interaction: Interaction) -> dict[str, Any]:
     edit = selectors.latest_edit(request.user, interaction.pk)
     learned = selectors.learned_from(request.user, interaction.pk)
     pending = edit is not None and edit.distance > 0 and not learned
-    return {"edit": edit, "learned": learned, "pending": pending}
+    waiting = selectors.waiting_to_learn(request.user, edit) if pending else None
+    return {"edit": edit, "learned": learned, "pending": pending, "waiting": waiting}
 
 
 def _detail(

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.adapters import services as adapters
+from apps.memory import selectors as memory_selectors
 from apps.memory import services as memory
 from apps.memory.models import MemoryEntry
 from apps.personas import services as personas
@@ -45,6 +46,7 @@ def _page(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse
     sliders = selectors.sliders(user)
     context = {
         "entries": entries,
+        "waiting": memory_selectors.waiting_edits(user).count(),
         "origins": dict(MemoryEntry.Origin.choices),
         "add_form": forms.get("add_form")
         or PreferenceForm(initial=drafts.pop(request, "preference-add")),

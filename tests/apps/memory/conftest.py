@@ -17,8 +17,9 @@ import pytest
 class ChatServer:
     """A loopback chat-completions server answering from a script, recording each request.
 
-    Each script step is ``("answer", text)``, ``("status", code)`` or ``("sleep", seconds)``
-    (then the default answer); when the script runs out, every request gets the default answer.
+    Each script step is ``("answer", text)``, ``("status", code)``, ``("sleep", seconds)`` (then
+    the default answer) or ``("raw", bytes)`` (a 200 with that body, JSON or not); when the
+    script runs out, every request gets the default answer.
     """
 
     url: str
@@ -43,12 +44,18 @@ def chat_server() -> Iterator[ChatServer]:
             if kind == "sleep":
                 time.sleep(value)
             text = value if kind == "answer" and value is not None else state.default_answer
-            payload = json.dumps(
-                {
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 120, "completion_tokens": 6},
-                }
-            ).encode()
+            payload = (
+                value
+                if kind == "raw"
+                else json.dumps(
+                    {
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}}
+                        ],
+                        "usage": {"prompt_tokens": 120, "completion_tokens": 6},
+                    }
+                ).encode()
+            )
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -68,12 +75,26 @@ def chat_server() -> Iterator[ChatServer]:
     server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def rested_backends() -> Iterator[None]:
+    """Each test starts and ends with no backend resting after a failure (the breaker is per
+    process)."""
+    from apps.memory.llm import breaker
+
+    breaker.clear()
+    yield
+    breaker.clear()
+
+
 @pytest.fixture
 def llm_settings(settings, chat_server):
-    """Settings that send inference to the loopback server."""
+    """Settings that send inference to the loopback server; no rest after a failure (tests of
+    the breaker set ``ATTUNE_LLM_BREAKER_SECONDS``), so retries reach the server."""
     settings.ATTUNE_INFERENCE_BACKEND = "llm"
     settings.ATTUNE_LLM_BASE_URL = chat_server.url
     settings.ATTUNE_LLM_MODEL = "test-instruct"
     settings.ATTUNE_LLM_API_KEY = "sk-test"
     settings.ATTUNE_LLM_TIMEOUT_SECONDS = 0.5
+    settings.ATTUNE_LLM_AGGREGATE_TIMEOUT_SECONDS = 0.5
+    settings.ATTUNE_LLM_BREAKER_SECONDS = 0
     return settings
