@@ -10,9 +10,8 @@ from django.db.models import QuerySet
 from rest_framework import exceptions, parsers, permissions, status
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
-from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
+from apps.common.fields import printable
 from core.errors import AttuneError, Conflict, InvalidValue, NotEnoughData, ReferenceNotFound
 
 S = TypeVar("S", bound=BaseSerializer)
@@ -79,7 +78,13 @@ def domain_error_response(exc: AttuneError) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus a JSON 413 for bodies over the limit and the domain errors of
     :mod:`core.errors` (409 not enough data or conflict, 404 unknown reference, 400 invalid
-    value); views never answer those by hand."""
+    value); views never answer those by hand. Anything else unexpected is left to
+    :class:`apps.common.middleware.APIErrorMiddleware` (a logged JSON 500, or 503 while the
+    database is down)."""
+    # DRF's views module reads the API settings, which name this module: import it late.
+    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
+
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "Request body exceeds the size limit."},
@@ -87,5 +92,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, AttuneError):
         set_rollback()
-        return domain_error_response(exc)
-    return drf_exception_handler(exc, context)
+        response = domain_error_response(exc)
+    else:
+        response = drf_exception_handler(exc, context)
+    if response is not None:  # messages may echo the input
+        response.data = printable(response.data)
+    return response

@@ -28,6 +28,25 @@ def storable_text_problem(value: str) -> str | None:
     return None
 
 
+def printable(data: Any) -> Any:
+    """``data`` with every lone surrogate in its strings (and keys) written as ``\\udXXX``.
+
+    Error messages echo the input ('"\\ud800" is not a valid choice'); a lone surrogate cannot
+    be encoded as UTF-8, so rendering such a message would fail with a 500.
+    """
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return data.encode("utf-8", "backslashreplace").decode("utf-8")
+        return data
+    if isinstance(data, dict):
+        return {printable(key): printable(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [printable(item) for item in data]
+    return data
+
+
 class LimitedCharField(serializers.CharField):
     """A ``CharField`` whose maximum length is the setting ``limit`` and whose text is storable."""
 

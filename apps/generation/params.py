@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.common.fields import printable, storable_text_problem
 from core.errors import GenerationError, bad_param
 from core.serving import BASE_MODEL, PERSONALIZED_MODEL, GenerationParams
 
@@ -71,11 +72,15 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
-def _content(index: int, content: Any) -> str:
-    text = _content_text(index, content)
-    if "\x00" in text:
-        raise bad_param(f"messages[{index}].content", "Null characters are not allowed.")
+def _storable(param: str, text: str) -> str:
+    """``text``, unless the tokenizer or PostgreSQL would refuse it (NUL, lone surrogates)."""
+    if problem := storable_text_problem(text):
+        raise bad_param(param, problem)
     return text
+
+
+def _content(index: int, content: Any) -> str:
+    return _storable(f"messages[{index}].content", _content_text(index, content))
 
 
 def _content_text(index: int, content: Any) -> str:
@@ -136,7 +141,7 @@ def check_model(model: Any) -> str:
         raise bad_param("model", "'model' is required (see GET /v1/models).", "missing_required")
     if model not in MODELS:
         raise GenerationError(
-            f"The model '{model}' does not exist or you do not have access to it "
+            f"The model '{printable(model)}' does not exist or you do not have access to it "
             f"(available: {', '.join(MODELS)}).",
             status=404,
             param="model",
@@ -153,7 +158,7 @@ def check_stop(stop: Any) -> tuple[str, ...]:
         raise bad_param("stop", "'stop' must be a non-empty string or an array of them.")
     if len(items) > MAX_STOP:
         raise bad_param("stop", f"At most {MAX_STOP} stop sequences; got {len(items)}.")
-    return tuple(items)
+    return tuple(_storable("stop", s) for s in items)
 
 
 def check(
@@ -197,6 +202,7 @@ def parse_request(body: Any) -> ChatRequest:
             if value not in NEUTRAL[name]:
                 raise bad_param(name, f"'{name}' is not supported by Attune.", "unsupported_value")
             continue
+        name = printable(name)  # echoed: a lone surrogate would not encode
         raise bad_param(
             name, f"Unrecognized request argument supplied: {name}", "unknown_parameter"
         )

@@ -6,7 +6,7 @@ from apps.accounts.models import ClientApp, PersonalToken, User
 
 
 class MeSerializer(serializers.ModelSerializer):
-    client_app = serializers.PrimaryKeyRelatedField(read_only=True)
+    client_app = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)  # null: no app
 
     class Meta:
         model = User
