@@ -3,7 +3,10 @@ from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
 from apps.accounts import services
+from apps.accounts.lockout import AdminLoginForm
 from apps.accounts.models import ClientApp, PersonalToken, User
+
+admin.site.login_form = AdminLoginForm  # says so when too many failures locked the login
 
 
 @admin.register(User)

@@ -3,6 +3,10 @@
 An app key acts for one of the app's end users, named per request by the ``X-Attune-User`` header,
 the ``user`` query parameter, or a ``user`` / ``safety_identifier`` field of a JSON body (as
 OpenAI's API takes them). That end user is created on first sight inside the app's namespace.
+
+Wrong keys are counted per address (:class:`apps.common.throttling.AuthFailureThrottle`): past
+``ATTUNE_THROTTLE_AUTH_FAILURES`` a wrong key answers 429 with ``Retry-After`` instead of 401.
+A valid key is always accepted, so guessing from an address never locks out a key's owner.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from rest_framework.request import Request
 from apps.accounts import selectors, services
 from apps.accounts.keys import APP_KEY_PREFIX
 from apps.accounts.models import ClientApp, User
+from apps.common.throttling import AuthFailureThrottle
 
 END_USER_HEADER = "HTTP_X_ATTUNE_USER"
 END_USER_BODY_FIELDS = ("user", "safety_identifier")
@@ -48,20 +53,20 @@ class BearerKeyAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() != b"bearer":
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Expected 'Authorization: Bearer <key>'.")
+            raise self._failed(request, "Expected 'Authorization: Bearer <key>'.")
         key = parts[1].decode("ascii", errors="replace")
         if key.startswith(APP_KEY_PREFIX):
             return self._as_end_user(request, key)
         token = selectors.active_token_for_key(key)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise self._failed(request, "Invalid or revoked API key.")
         services.mark_used(token)
         return token.user, token
 
     def _as_end_user(self, request: Request, key: str) -> tuple[User, AppCredential]:
         app = selectors.active_app_for_key(key)
         if app is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked app key.")
+            raise self._failed(request, "Invalid or revoked app key.")
         name = named_end_user(request)
         if not name:
             raise exceptions.ValidationError(
@@ -78,6 +83,16 @@ class BearerKeyAuthentication(BaseAuthentication):
             raise exceptions.ValidationError({"user": [str(err)]}) from err
         services.mark_used(app)
         return user, AppCredential(app)
+
+    @staticmethod
+    def _failed(request: Request, message: str) -> exceptions.APIException:
+        """The error for a wrong key: 401, or 429 once its address has failed too often."""
+        wait = AuthFailureThrottle().record(request)
+        if wait is None:
+            return exceptions.AuthenticationFailed(message)
+        return exceptions.Throttled(
+            wait, detail=f"{message} Too many wrong API keys from this address."
+        )
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="attune"'

@@ -15,18 +15,22 @@ Stable interface for callers (the API, the web UI)::
 ``messages`` are OpenAI chat messages (``[{"role": "user", "content": "…"}]``). Every problem
 raises :class:`core.errors.GenerationError` (``status``, ``message``, ``param``,
 ``code``): bad parameters 400, unknown model 404, over-long input 400
-(``context_length_exceeded``), serving process down 503. The web process never imports torch:
+(``context_length_exceeded``), serving process down 503, fair use (:func:`_take_slots`) 429
+with a ``retry_after``. The web process never imports torch:
 generation runs in the serving process (``workers.serving``), which records one
 :class:`apps.feedback.models.Interaction` per returned choice; its id is on the choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from apps.accounts.models import User
+from apps.common.throttling import Slots, take_slots
 from apps.feedback.models import Interaction
 from apps.feedback.services import create_interaction
 from apps.generation import client, params
@@ -96,10 +100,13 @@ def completion_from_event(event: Mapping[str, Any]) -> Completion:
 
 class CompletionStream:
     """An accepted streaming generation: yields :class:`Started`, :class:`Delta` events, then
-    one :class:`Completion`. ``close()`` cancels it."""
+    one :class:`Completion`. ``close()`` cancels it (and frees its fair-use slots)."""
 
-    def __init__(self, events: client.EventStream) -> None:
+    def __init__(
+        self, events: client.EventStream, on_close: Callable[[], None] = lambda: None
+    ) -> None:
         self._events = events
+        self._on_close = on_close
 
     def __iter__(self) -> Iterator[Started | Delta | Completion]:
         finished = False
@@ -118,7 +125,10 @@ class CompletionStream:
             raise unavailable("The generation service ended the answer early.")
 
     def close(self) -> None:
-        self._events.close()
+        try:
+            self._events.close()
+        finally:
+            self._on_close()
 
 
 def _request(
@@ -129,21 +139,47 @@ def _request(
     return GenerateRequest(user.pk, tuple(params.message_list(messages)), checked, stream)
 
 
+def _take_slots(user: User) -> Slots:
+    """Fair use while a generation waits on the serving process: one of the user's
+    ``ATTUNE_GENERATION_USER_CONCURRENCY`` slots across every web process (429 beyond) and one
+    of this process's ``ATTUNE_GENERATION_PROCESS_CONCURRENCY`` (429 beyond), so a burst of
+    generations can neither crowd out the user's other requests nor take every thread of a web
+    process from the rest of the API. Held until the answer is complete or closed."""
+    return take_slots(
+        "generation",
+        user.pk,
+        user_limit=settings.ATTUNE_GENERATION_USER_CONCURRENCY,
+        process_limit=settings.ATTUNE_GENERATION_PROCESS_CONCURRENCY,
+        retry_after=settings.ATTUNE_GENERATION_RETRY_AFTER,
+    )
+
+
 def generate_stream(
     user: User, messages: Sequence[Mapping[str, Any]], **options: Any
 ) -> CompletionStream:
     """Start a streaming generation (see the module docstring); errors raise here, before any
-    event."""
-    return CompletionStream(client.open_stream(_request(user, messages, options, True)))
+    event. Close the stream when done with it: that frees its slots."""
+    request = _request(user, messages, options, True)
+    slots = _take_slots(user)
+    try:
+        return CompletionStream(client.open_stream(request), on_close=slots.release)
+    except BaseException:
+        slots.release()
+        raise
 
 
 def generate(user: User, messages: Sequence[Mapping[str, Any]], **options: Any) -> Completion:
     """One finished generation with ``n`` choices (reranked by the user's reward when one
     exists); see the module docstring."""
-    events = client.open_stream(_request(user, messages, options, False))
-    for event in CompletionStream(events):
-        if isinstance(event, Completion):
-            return event
+    request = _request(user, messages, options, False)
+    slots = _take_slots(user)
+    try:
+        stream = CompletionStream(client.open_stream(request))
+        for event in stream:
+            if isinstance(event, Completion):
+                return event
+    finally:
+        slots.release()
     raise unavailable("The generation service ended the answer early.")
 
 

@@ -47,7 +47,8 @@ def service_state() -> ServiceState:
 
 @dataclass(frozen=True)
 class Generated:
-    """The new interactions' ids, and what to tell the person (a cut text) or ""."""
+    """The new interactions' ids, and what to tell the person (a cut text, a memory that fell
+    back to one entry) or ""."""
 
     ids: list[int]
     notice: str = ""
@@ -67,5 +68,6 @@ def generate(
     ids = [i for i in completion.interaction_ids if i is not None]
     if len(ids) < n:
         raise GenerationFailed(f"The generation service returned {len(ids)} of {n} candidates.")
-    cut = completion.attune.get("context_cut") or {}
-    return Generated(ids[:n], str(cut.get("message", "")) if isinstance(cut, dict) else "")
+    notes = (completion.attune.get(key) for key in ("context_cut", "memory_degraded"))
+    notice = " ".join(str(note.get("message", "")) for note in notes if isinstance(note, dict))
+    return Generated(ids[:n], notice.strip())

@@ -15,6 +15,7 @@ from apps.accounts import selectors, services
 from apps.accounts.api import examples as ex
 from apps.accounts.api import serializers as s
 from apps.accounts.authentication import AppCredential
+from apps.accounts.models import ClientApp, PersonalToken
 from apps.common.api import validated
 
 
@@ -64,6 +65,7 @@ class _KeyViewSet(
 class PersonalTokenViewSet(_KeyViewSet):
     serializer_class = s.PersonalTokenSerializer
     issued_serializer_class = s.IssuedPersonalTokenSerializer
+    queryset = PersonalToken.objects.none()  # the model, for the schema (built with no user)
 
     def get_queryset(self) -> QuerySet:
         return selectors.tokens_of(self.request.user)
@@ -83,6 +85,7 @@ class PersonalTokenViewSet(_KeyViewSet):
 class ClientAppViewSet(_KeyViewSet):
     serializer_class = s.ClientAppSerializer
     issued_serializer_class = s.IssuedClientAppSerializer
+    queryset = ClientApp.objects.none()  # the model, for the schema (built with no user)
 
     def get_queryset(self) -> QuerySet:
         return selectors.apps_of(self.request.user)

@@ -2,7 +2,8 @@
 
 Authentication is Attune's bearer key (a personal ``atk_`` token, or an app key ``apk_`` with the
 end user named by ``user`` / ``safety_identifier``); personalization follows that user. Every
-error is OpenAI's JSON shape ``{"error": {"message", "type", "param", "code"}}``. Responses carry
+error is OpenAI's JSON shape ``{"error": {"message", "type", "param", "code"}}``; refusals for fair
+use (rate limits, too many generations at once) carry ``Retry-After``. Responses carry
 the ids of the stored interactions (``choices[i].interaction_id`` and
 ``attune.interaction_ids``) for ratings and edits (``/api/ratings``, ``/api/edits``).
 """
@@ -19,8 +20,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from apps.common.middleware import database_unavailable, unavailable_response
+from apps.common.throttling import GENERATION_THROTTLES, rate_limited
 from apps.generation import params, services
 from apps.generation.api import examples as ex
 from core.errors import GenerationError
@@ -50,6 +54,8 @@ def openai_error(exc: Exception) -> GenerationError:
         return GenerationError(
             f"We could not parse the JSON body: {exc.detail}", code="invalid_json"
         )
+    if isinstance(exc, exceptions.Throttled):  # a rate, or wrong keys from this address
+        return rate_limited(f"Rate limit reached: {exc.detail}", exc.wait or 1)
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return GenerationError(str(exc.detail), status=415, code="unsupported_media_type")
     if isinstance(exc, exceptions.APIException):
@@ -63,12 +69,16 @@ class OpenAIView(APIView):
     """Answers every error in OpenAI's shape."""
 
     def handle_exception(self, exc: Exception) -> Response:
+        if database_unavailable(exc):  # it went down mid-request: 503 + Retry-After, as before it
+            return unavailable_response(self.request)  # type: ignore[return-value]
         error = openai_error(exc)
         if error.status >= 500 and not isinstance(exc, GenerationError):
             log.error("generation API failed", exc_info=exc)
         response = Response(error.as_dict(), status=error.status)
         if error.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="attune"'
+        if retry_after := getattr(error, "retry_after", None):
+            response["Retry-After"] = str(retry_after)
         return response
 
 
@@ -142,13 +152,32 @@ def sse_chunks(stream: services.CompletionStream, include_usage: bool) -> Iterat
         stream.close()
 
 
+class SSEBody:
+    """The body of a streamed answer. Django closes it when the response is closed, even one
+    never iterated (the client left first): that cancels the generation and frees its slots."""
+
+    def __init__(self, stream: services.CompletionStream, include_usage: bool) -> None:
+        self._stream = stream
+        self._chunks = sse_chunks(stream, include_usage)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()
+        self._stream.close()
+
+
 class ChatCompletionsView(OpenAIView):
+    # stricter rates for generation, on top of the API's
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, *GENERATION_THROTTLES]
+
     @extend_schema(
         operation_id="create_chat_completion",
         summary="Create a chat completion (OpenAI-compatible, personalized for the user)",
         request=ex.CHAT_REQUEST_SCHEMA,
         responses={200: ex.CHAT_RESPONSE_SCHEMA, 400: ex.ERROR_SCHEMA, 401: ex.ERROR_SCHEMA,
-                   404: ex.ERROR_SCHEMA, 503: ex.ERROR_SCHEMA},
+                   404: ex.ERROR_SCHEMA, 429: ex.ERROR_SCHEMA, 503: ex.ERROR_SCHEMA},
         examples=ex.CHAT,
     )  # fmt: skip
     def post(self, request: Request) -> Response | StreamingHttpResponse:
@@ -168,7 +197,7 @@ class ChatCompletionsView(OpenAIView):
             return Response(completion_body(completion), status=status.HTTP_200_OK)
         stream = services.generate_stream(request.user, chat.messages, **options)
         response = StreamingHttpResponse(
-            sse_chunks(stream, chat.include_usage), content_type="text/event-stream"
+            SSEBody(stream, chat.include_usage), content_type="text/event-stream"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

@@ -31,7 +31,7 @@ def _generate(request: HttpRequest, form: AskForm, n: int) -> list[int] | None:
     except generation.GenerationFailed as err:
         form.add_error(None, str(err))
         return None
-    if generated.notice:  # the pasted text was longer than the model's window
+    if generated.notice:  # a text cut to the window, or a memory that fell back to one entry
         messages.info(request, generated.notice)
     return generated.ids
 

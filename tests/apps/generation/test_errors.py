@@ -162,3 +162,18 @@ def test_endpoints_are_in_the_openapi_schema(client_for, user):
     assert operation["operationId"] == "create_chat_completion"
     assert "examples" in operation["requestBody"]["content"]["application/json"]
     assert {"/v1/models", "/v1/models/{model}"} <= set(schema["paths"])
+
+
+def test_the_database_failing_mid_request_is_a_503_with_retry_after(client_for, user, monkeypatch):
+    from django.db import OperationalError
+
+    from apps.generation import services
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    client = client_for(user)  # authenticated while the database answered; then it goes
+    monkeypatch.setattr(services, "generate", database_gone)
+    answer = chat(client, {"model": "attune", "messages": MESSAGES})
+    error = assert_error(answer, 503, code="database_unavailable")
+    assert error["type"] == "service_unavailable_error" and int(answer["Retry-After"]) > 0
