@@ -16,4 +16,5 @@ urlpatterns = [
     path("jobs", views.jobs, name="jobs"),
     path("jobs.json", views.jobs_json, name="jobs-json"),
     path("plots", views.plots_page, name="plots"),
+    path("audit", views.audit_page, name="audit"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,6 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.adapters import services as adapters
 from apps.adapters.models import AdapterVersion, FitJob
+from apps.audit import selectors as audit_log
+from apps.audit import services as audit
+from apps.audit.models import AuditEntry
 from apps.console import collab, plots, selectors
 from apps.console.permissions import staff_required
 from apps.personas.selectors import persona_of
@@ -89,6 +93,11 @@ def _back_to(pk: int, section: str) -> HttpResponse:
     return redirect(reverse("console:user", kwargs={"pk": pk}) + f"#{section}")
 
 
+# Staff may change another user's adapters here (operators need to); each change is recorded in
+# the audit log in the same transaction. A refused action (nothing to roll back, too few pairs, a
+# fit already open) changes nothing and records nothing.
+
+
 @staff_required
 @require_POST
 def promote(request: HttpRequest, pk: int, version: int) -> HttpResponse:
@@ -96,7 +105,12 @@ def promote(request: HttpRequest, pk: int, version: int) -> HttpResponse:
     found = AdapterVersion.objects.filter(user=person, pk=version).first()
     if found is None:
         raise Http404("No such adapter version of this user.")
-    promoted = adapters.promote(found)
+    with transaction.atomic():
+        promoted = adapters.promote(found)
+        audit.record(
+            request.user, AuditEntry.Action.PROMOTE_ADAPTER, person, obj=promoted,
+            summary=f"promoted {promoted.label} of {person.username}", version=promoted.version,
+        )  # fmt: skip
     messages.success(request, f"{promoted.label} is now the active adapter.")
     return _back_to(pk, "adapters")
 
@@ -106,11 +120,17 @@ def promote(request: HttpRequest, pk: int, version: int) -> HttpResponse:
 def roll_back(request: HttpRequest, pk: int) -> HttpResponse:
     person = _user(pk)
     try:
-        previous = adapters.roll_back(person)
+        with transaction.atomic():
+            previous = adapters.roll_back(person)
+            label = previous.label if previous else "the base model"
+            audit.record(
+                request.user, AuditEntry.Action.ROLL_BACK_ADAPTER, person, obj=previous,
+                summary=f"rolled back {person.username} to {label}",
+                now_active=previous.version if previous else None,
+            )  # fmt: skip
     except Conflict as err:
         messages.error(request, str(err))
     else:
-        label = previous.label if previous else "the base model"
         messages.success(request, f"Rolled back: {person.username} now uses {label}.")
     return _back_to(pk, "adapters")
 
@@ -120,7 +140,13 @@ def roll_back(request: HttpRequest, pk: int) -> HttpResponse:
 def start_fit(request: HttpRequest, pk: int) -> HttpResponse:
     person = _user(pk)
     try:
-        job, created = adapters.request_fit(person)
+        with transaction.atomic():
+            job, created = adapters.request_fit(person)
+            if created:
+                audit.record(
+                    request.user, AuditEntry.Action.START_FIT, person, obj=job,
+                    summary=f"started fit job {job.pk} for {person.username}",
+                )  # fmt: skip
     except NotEnoughData as err:
         messages.error(request, str(err))
         return _back_to(pk, "adapters")
@@ -129,6 +155,32 @@ def start_fit(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.info(request, f"Fit job {job.pk} is already {job.status}.")
     return _back_to(pk, "jobs")
+
+
+@staff_required
+@require_GET
+def audit_page(request: HttpRequest) -> HttpResponse:
+    """The audit log, newest first, 50 a page; ``?actor=`` and ``?user=`` (id or username)
+    narrow it. The Django admin's own change log is listed beside it."""
+    wanted = {
+        name: request.GET.get(name, "").strip()[:MAX_SEARCH].replace("\x00", "")
+        for name in ("actor", "user")
+    }
+    found = {name: audit_log.find_user(value) for name, value in wanted.items()}
+    unknown = [name for name, value in wanted.items() if value and found[name] is None]
+    rows = audit_log.entries(actor=found["actor"], target=found["user"])
+    admin_rows = [] if unknown else audit_log.admin_changes(found["actor"], found["user"])
+    if unknown:  # a filter naming nobody matches nothing (not everything)
+        rows = rows.none()
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "admin_changes": admin_rows,
+        "filters": wanted,
+        "unknown": unknown,
+        "actors": audit_log.staff_actors(),
+    }
+    return render(request, "console/audit.html", context)
 
 
 @staff_required

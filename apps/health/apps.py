@@ -8,4 +8,7 @@ class HealthConfig(AppConfig):
     label = "health"
 
     def ready(self) -> None:
-        from apps.health import heartbeat  # noqa: F401  (connects the Celery worker signals)
+        from apps.health import (  # noqa: F401  (they connect the Celery worker signals)
+            activity,
+            heartbeat,
+        )

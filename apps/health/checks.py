@@ -1,7 +1,15 @@
-"""The checks behind /healthz and the run command's start-up preflight."""
+"""The checks behind /healthz, and how they add up to one status.
+
+``report`` runs them all: database, pgvector, broker, workers (heartbeats), queues (a round trip
+through each, ``apps.health.queues``) and the serving replicas. Its ``status`` is ``ok``,
+``degraded`` (everything works, but some serving replica is down or loading), ``loading`` (no
+replica can generate yet, one is preparing its model) or ``error``; the HTTP code is 200 for the
+first two and 503 for the others.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,10 +116,71 @@ def serving() -> dict[str, Any]:
     return result
 
 
+def queues(served: set[str]) -> dict[str, Any]:
+    """A round trip through each required queue that a live worker consumes (the others are
+    already reported by ``workers``)."""
+    from apps.health.queues import round_trips
+
+    try:
+        found = round_trips([q for q in REQUIRED_QUEUES if q in served])
+    except Exception as err:  # a database or broker failure mid-way is a failed check
+        return {"ok": False, "error": str(err).strip().splitlines()[0], "queues": {}}
+    for queue in REQUIRED_QUEUES:
+        found.setdefault(queue, {"ok": False, "state": "no worker", "error": "no live worker"})
+    result: dict[str, Any] = {"ok": all(q["ok"] for q in found.values()), "queues": found}
+    if not result["ok"]:
+        bad = [q for q, entry in found.items() if not entry["ok"]]
+        result["error"] = f"no round trip through queue(s): {', '.join(bad)}"
+    return result
+
+
+def versions() -> dict[str, str]:
+    """What runs here (detailed answers only: versions help an attacker more than a user)."""
+    import platform as stdlib_platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": stdlib_platform.python_version()}
+    for package in ("Django", "djangorestframework", "celery", "kombu"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[package.lower()] = version(package)
+    return found
+
+
+def _down(why: str) -> dict[str, Any]:
+    return {"ok": False, "error": why}
+
+
 def all_checks() -> dict[str, dict[str, Any]]:
     checks = {"database": database()}
     db_ok = checks["database"]["ok"]
-    checks["pgvector"] = pgvector() if db_ok else {"ok": False, "error": "database unreachable"}
+    checks["pgvector"] = pgvector() if db_ok else _down("database unreachable")
     checks["broker"] = broker()
-    checks["workers"] = workers() if db_ok else {"ok": False, "error": "database unreachable"}
+    checks["workers"] = workers() if db_ok else _down("database unreachable")
+    if db_ok and checks["broker"]["ok"]:
+        checks["queues"] = queues({q for w in checks["workers"]["workers"] for q in w["queues"]})
+    else:
+        checks["queues"] = _down("database or broker unreachable")
     return checks
+
+
+def status_of(checks: dict[str, dict[str, Any]], replicas: dict[str, Any]) -> str:
+    """One word for the whole platform. Serving counts: without a replica that is up,
+    generation (the product) answers 503, so /healthz does too (``loading`` while one prepares
+    its model, so a rollout waits for it instead of paging anyone)."""
+    if not all(check["ok"] for check in checks.values()):
+        return "error"
+    states = [r["state"] for r in replicas["replicas"]]
+    if "ok" not in states:
+        return "loading" if "loading" in states else "error"
+    return "ok" if all(state == "ok" for state in states) else "degraded"
+
+
+HTTP_STATUS = {"ok": 200, "degraded": 200, "loading": 503, "error": 503}
+
+
+def report() -> dict[str, Any]:
+    """Every check, the serving replicas, versions and the overall ``status``."""
+    checks = all_checks()
+    replicas = serving()
+    status = status_of(checks, replicas)
+    return {"status": status, "checks": checks, "serving": replicas, "versions": versions()}

@@ -13,3 +13,18 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class QueueActivity(models.Model):
+    """When a task taken from a queue last finished, and when one still running last said so.
+
+    Written by the worker's pool processes (``apps.health.activity``), read by /healthz: a queue
+    whose ping is slow because its workers are busy with long fits is busy, not dead, and a
+    finished task proves the pool works as well as a ping would."""
+
+    queue = models.CharField(max_length=64, unique=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    busy_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.queue

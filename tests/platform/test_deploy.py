@@ -1,9 +1,17 @@
 """deploy/: the compose file runs Attune as on several machines, with the settings that
-tests/platform/test_multinode.py exercises (it starts the compose file's own commands)."""
+tests/platform/test_multinode.py exercises (it starts the compose file's own commands), in
+production mode (HTTPS only, real host names, ``check --deploy`` clean)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import pytest
+
 from tests.support.deploy import DEPLOY, command_for, compose, env_file, service
+from tests.support.processes import ROOT, database_url_for_tests, project_env
 
 VAR = "/var/lib/attune"
 
@@ -53,3 +61,93 @@ def test_the_commands_are_the_ones_the_multinode_test_runs():
 def test_the_image_collects_static_files_for_the_web_ui():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert "collectstatic --noinput" in dockerfile
+
+
+# Production mode (ATTUNE_PRODUCTION=1): each check runs Django in a process of its own, since
+# the mode is read once, when the settings load.
+
+PRODUCTION = {
+    "ATTUNE_PRODUCTION": "1",
+    "DJANGO_ALLOWED_HOSTS": "attune.example.com",
+    "DJANGO_SECRET_KEY": "k3y-" + "x7Qp2mZ9" * 8,  # long and varied, as check --deploy wants
+}
+
+
+def django_process(code: str, **env: str) -> subprocess.CompletedProcess:
+    from django.conf import settings
+
+    script = f"import django; django.setup()\n{code}"
+    environment = project_env(**({"DATABASE_URL": settings.DATABASE_URL, "DJANGO_DEBUG": ""} | env))
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_the_deployment_runs_in_production_mode_with_a_real_host():
+    env = env_file()
+    assert env["ATTUNE_PRODUCTION"] == "1"
+    hosts = env["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert "*" not in hosts and any("." in h and not h[0].isdigit() for h in hosts), hosts
+
+
+def test_check_deploy_is_clean_in_production_mode():
+    code = (
+        "from django.core.management import call_command\n"
+        "call_command('check', deploy=True, fail_level='WARNING')\n"
+        "print('clean')"
+    )
+    found = django_process(code, **PRODUCTION)
+    assert found.returncode == 0 and "clean" in found.stdout, found.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS"),
+        ({"DJANGO_ALLOWED_HOSTS": "attune.example.com,*"}, "not '*'"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
+        ({"DJANGO_DEBUG": "1"}, "DJANGO_DEBUG"),
+    ],
+)
+def test_production_mode_refuses_to_start_without_real_hosts_or_with_debug(changes, says):
+    found = django_process("print('started')", **(PRODUCTION | changes))
+    assert found.returncode != 0 and "started" not in found.stdout
+    last = found.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured") and says in last, last
+
+
+@pytest.mark.django_db
+def test_production_answers_https_only_with_hsts_csp_and_secure_cookies():
+    code = """
+import json
+from django.test import Client
+web = Client(HTTP_HOST="attune.example.com")
+plain = web.get("/login")
+health = web.get("/healthz")
+secure = web.get("/login", secure=True)
+print(json.dumps({
+    "plain": [plain.status_code, plain.get("Location")],
+    "health": health.status_code,
+    "hsts": secure.get("Strict-Transport-Security"),
+    "csp": secure.get("Content-Security-Policy"),
+    "csrf_cookie_secure": bool(secure.cookies["csrftoken"]["secure"]),
+}))
+"""
+    found = django_process(code, **PRODUCTION, DATABASE_URL=database_url_for_tests())
+    assert found.returncode == 0, found.stderr[-3000:]
+    answer = json.loads(found.stdout.strip().splitlines()[-1])
+    assert answer["plain"] == [301, "https://attune.example.com/login"]
+    assert answer["health"] in (200, 503)  # probes over plain http are not redirected
+    assert answer["hsts"] == "max-age=31536000; includeSubDomains; preload"
+    assert "script-src 'self'" in answer["csp"] and "upgrade-insecure-requests" in answer["csp"]
+    assert answer["csrf_cookie_secure"] is True
+
+
+@pytest.mark.django_db
+def test_local_mode_stays_plain_http(client, settings):
+    assert not settings.ATTUNE_PRODUCTION and not settings.SECURE_SSL_REDIRECT
+    assert not settings.SESSION_COOKIE_SECURE and not settings.SECURE_HSTS_SECONDS
+    response = client.get("/login")
+    assert response.status_code == 200 and "Strict-Transport-Security" not in response
+    assert "upgrade-insecure-requests" not in response["Content-Security-Policy"]

@@ -19,6 +19,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from apps.accounts.models import User
+from apps.audit import services as audit
+from apps.audit.models import AuditEntry
 from apps.common.api import validated
 from apps.common.schema import error, example
 from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer, jsonl_response
@@ -57,6 +60,23 @@ class _ExportView(APIView):
             errors.update(found.errors)
         return found.qs
 
+    def audit_staff_export(self) -> None:
+        """Staff exporting beyond their own feedback: one audit row (whose: the named user, or
+        every user's)."""
+        user, params = self.request.user, self.request.query_params
+        if not user.is_staff:
+            return  # others only ever read their own
+        everything = validated(ExportQuery, params).validated_data["all"]
+        named = int(params["user_id"]) if params.get("user_id") else None  # the filter checked it
+        if named == user.pk or (named is None and not everything):
+            return
+        target = User.objects.filter(pk=named).first() if named is not None else None
+        if named is not None and target is None:
+            return  # nobody's data
+        whose = target.get_username() if target is not None else "every user"
+        audit.record(user, AuditEntry.Action.EXPORT_FEEDBACK, target,
+                     summary=f"exported {whose}'s {self.name.upper()} feedback")  # fmt: skip
+
     def filename(self) -> str:
         return f"attune-{self.name}-{self.request.user.pk}-{timezone.now():%Y%m%dT%H%M%S}.jsonl"
 
@@ -94,6 +114,7 @@ class DPOExportView(_ExportView):
         comparisons = self.scoped(Comparison, filters.ComparisonFilter, errors)
         if errors:
             raise serializers.ValidationError(errors)
+        self.audit_staff_export()
         return jsonl_response(selectors.dpo_rows(edits, comparisons), self.filename())
 
 
@@ -111,4 +132,5 @@ class KTOExportView(_ExportView):
         ratings = self.scoped(Rating, filters.RatingFilter, errors)
         if errors:
             raise serializers.ValidationError(errors)
+        self.audit_staff_export()
         return jsonl_response(selectors.kto_rows(ratings), self.filename())

@@ -1,4 +1,6 @@
-"""``/api/my-data``: download everything Attune holds about you (JSONL), or delete all of it."""
+"""``/api/my-data``: download everything Attune holds about you (JSONL), or delete all of it.
+
+Staff may download another user's (``?user_id=``); the audit log records it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import User
+from apps.audit import services as audit
+from apps.audit.models import AuditEntry
 from apps.common.api import validated
 from apps.common.schema import error
 from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer, jsonl_response
@@ -48,6 +52,12 @@ class MyDataView(APIView):
             user = User.objects.filter(pk=wanted).first()
             if user is None:
                 raise NotFound()
+            audit.record(
+                request.user,
+                AuditEntry.Action.EXPORT_USER_DATA,
+                user,
+                summary=f"exported all of {user.get_username()}'s data (GET /api/my-data)",
+            )
         filename = f"attune-my-data-{user.pk}-{timezone.now():%Y%m%dT%H%M%S}.jsonl"
         return jsonl_response(selectors.user_data_records(user), filename)
 

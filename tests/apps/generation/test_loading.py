@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from apps.generation import client
 from core.errors import GenerationError
@@ -88,7 +88,8 @@ def test_loading_is_reported_with_progress_until_the_model_is_ready(preparing_se
     assert "being prepared" in refused.value.message and "38%" in refused.value.message
     assert "not reachable" not in refused.value.message
 
-    web = Client().get("/healthz").json()["serving"]
+    with override_settings(ATTUNE_HEALTH_TOKEN="t"):  # details: staff or the health token
+        web = Client().get("/healthz", HTTP_AUTHORIZATION="Bearer t").json()["serving"]
     assert web["replicas"][0]["state"] == "loading"
     assert web["replicas"][0]["loading"]["step"] == 420
 
