@@ -133,7 +133,26 @@ class _NotTaken(Exception):
 def open_stream(request: GenerateRequest) -> EventStream:
     """Send one generation to the user's serving replica (or the next that answers); raises
     :class:`GenerationError` when it refuses the request (its status and message) or when no
-    replica can be reached (503)."""
+    replica can be reached (503).
+
+    While no replica takes it (a serving process restarting after a crash: refused, then loading
+    its model for a few seconds) the request waits up to ``ATTUNE_SERVING_WAIT_SECONDS`` for one
+    to come back, asking again every half second, rather than failing at once."""
+    deadline = time.monotonic() + settings.ATTUNE_SERVING_WAIT_SECONDS
+    while True:
+        try:
+            return _open_any(request)
+        except GenerationError as err:
+            if err.code not in _WAIT_FOR or time.monotonic() + _RETRY_EVERY_S > deadline:
+                raise
+        time.sleep(_RETRY_EVERY_S)
+
+
+_RETRY_EVERY_S = 0.5
+_WAIT_FOR = {"serving_unavailable", "model_loading"}  # none took it: one may come back
+
+
+def _open_any(request: GenerateRequest) -> EventStream:
     body = json.dumps(request.to_payload()).encode()
     key = serving_key(settings.SECRET_KEY, settings.ATTUNE_SERVING_KEY)
     failures: list[tuple[str, str]] = []
@@ -176,9 +195,10 @@ def _open(url: str, body: bytes, key: str) -> EventStream:
     except TimeoutError as err:  # it took the request and may be generating: never sent twice
         connection.close()
         breaker.trip(url)
-        raise unavailable(
+        raise unavailable(  # its own code: a request that may be generating is never resent
             f"The generation service at {url} did not answer in "
-            f"{settings.ATTUNE_SERVING_TIMEOUT:g} s."
+            f"{settings.ATTUNE_SERVING_TIMEOUT:g} s.",
+            code="serving_timeout",
         ) from err
     except (OSError, http.client.HTTPException) as err:  # reset or closed before any answer
         connection.close()

@@ -51,6 +51,7 @@ CHAT_RESPONSE = {
         "backend": "local",
         "base_model": "attune/style-lm",
         "context_cut": None,
+        "memory_degraded": None,
     },
 }
 ERROR = {

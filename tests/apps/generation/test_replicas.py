@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from apps.generation import client
 from apps.generation.services import Completion, CompletionStream
-from apps.health.models import WorkerHeartbeat
+from apps.health.models import QueueActivity, WorkerHeartbeat
 from core.errors import GenerationError
 from core.serving import GenerateRequest, GenerationParams
 from tests.support.factories import UserFactory
@@ -187,6 +187,24 @@ def test_503_only_when_no_replica_answers(replicas, how):
         assert len(replicas.a.users) == len(replicas.b.users) == 2
 
 
+def test_a_request_waits_for_a_replica_that_comes_back(replicas, settings):
+    """A serving process restarting (here: loading, then ready after a second) is waited for
+    up to ATTUNE_SERVING_WAIT_SECONDS instead of failing the request at once."""
+    for replica in (replicas.a, replicas.b):
+        replica.mode = "loading"
+    settings.ATTUNE_SERVING_WAIT_SECONDS = 0
+    with pytest.raises(GenerationError) as err:
+        ask(1)
+    assert err.value.status == 503
+
+    settings.ATTUNE_SERVING_WAIT_SECONDS = 10
+    ready = threading.Timer(1.0, lambda: setattr(replicas.b, "mode", "ok"))
+    ready.start()
+    began = time.monotonic()
+    assert ask(1) == replicas.b.url
+    assert 0.9 < time.monotonic() - began < 5
+
+
 def test_statuses_show_every_replica(replicas, settings):
     with stand_ins(1, KEY) as (gone,):
         gone.stop()
@@ -288,14 +306,17 @@ def test_two_serving_processes_keep_users_home_and_fail_over_when_one_is_killed(
     )
     assert failover_s < 5.0
 
-    # /healthz lists both replicas, the killed one down, and stays green while b is up
+    # /healthz lists both replicas, the killed one down: degraded, still 200 while b is up
     now = timezone.now()
     WorkerHeartbeat.objects.create(
         hostname="w@host", queues=["default", "gpu"], pid=1, started_at=now, last_seen_at=now
     )
-    answer = Client().get("/healthz")
+    for queue in ("default", "gpu"):  # a task just finished on each: proof enough, no ping
+        QueueActivity.objects.create(queue=queue, finished_at=now)
+    with override_settings(ATTUNE_HEALTH_TOKEN="t"):  # details: staff or the health token
+        answer = Client().get("/healthz", HTTP_AUTHORIZATION="Bearer t")
     body = answer.json()
-    assert answer.status_code == 200, body
+    assert answer.status_code == 200 and body["status"] == "degraded", body
     replicas = body["serving"]["replicas"]
     assert [(r["url"], r["state"]) for r in replicas] == [(a.url, "down"), (b.url, "ok")]
     assert body["serving"]["ok"] is True and replicas[1]["base_model"]
