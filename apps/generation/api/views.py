@@ -65,6 +65,9 @@ def openai_error(exc: Exception) -> GenerationError:
     )
 
 
+SERVING_RETRY_AFTER_SECONDS = 5  # a serving process restarts and loads its model in seconds
+
+
 class OpenAIView(APIView):
     """Answers every error in OpenAI's shape."""
 
@@ -77,7 +80,10 @@ class OpenAIView(APIView):
         response = Response(error.as_dict(), status=error.status)
         if error.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="attune"'
-        if retry_after := getattr(error, "retry_after", None):
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is None and error.status == 503:  # serving restarting or loading its model
+            retry_after = SERVING_RETRY_AFTER_SECONDS
+        if retry_after:
             response["Retry-After"] = str(retry_after)
         return response
 

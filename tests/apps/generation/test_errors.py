@@ -128,6 +128,7 @@ def test_serving_process_down_is_503(client_for, user, settings):
     answer = chat(client_for(user), {"model": "attune", "messages": MESSAGES})
     error = assert_error(answer, 503, code="serving_unavailable")
     assert "./attune run" in error["message"]
+    assert answer["Retry-After"] == "5"  # clients (the openai one does) retry after it
 
 
 def test_serving_key_is_required(client_for, user, generation, settings):
