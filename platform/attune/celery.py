@@ -1,4 +1,6 @@
-"""The Celery app. Queues: ``default`` (CPU work) and ``gpu`` (training, on GPU workers)."""
+"""The Celery app. Queues: ``default`` (CPU work), ``gpu`` (training, on GPU workers) and
+``maintenance`` (the beat schedule's reapers and sweeps: a queue of their own, so that a backlog
+of feedback work never delays the task that finds lost jobs)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from kombu.transport import sqlalchemy as database_transport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attune.settings")
 
-QUEUES = ("default", "gpu")
+QUEUES = ("default", "gpu", "maintenance")
 # The database broker polls its queues. At kombu's default of once a second a worker whose pool
 # processes are all busy looks again only a second later, so it runs at most `concurrency` short
 # tasks a second and a steady stream of feedback builds a backlog. (Not a transport option: this

@@ -41,11 +41,15 @@ def python_env(**extra: str) -> dict[str, str]:
 
 
 def run_parts(args: argparse.Namespace) -> list[str]:
-    """The parts ``./attune run`` starts: ``--only`` (or all), less each ``--no-PART``."""
+    """The parts ``./attune run`` starts: ``--only`` (or all), less each ``--no-PART``
+    (``--no-worker``: no Celery worker at all, the gpu one included)."""
     from attune.runner import PARTS
 
     chosen = args.only or list(PARTS)
-    return [part for part in chosen if not getattr(args, f"no_{part}")]
+    dropped = {part for part in PARTS if getattr(args, "no_" + part.replace("-", "_"))}
+    if args.no_worker:
+        dropped.add("gpu-worker")
+    return [part for part in chosen if part not in dropped]
 
 
 def part_list(value: str) -> list[str]:
@@ -115,10 +119,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=int(os.environ.get("ATTUNE_PORT", "8000")))
     run.add_argument(
         "--only", type=part_list, metavar="PARTS",
-        help="run only these parts, comma-separated: web, worker, beat, serving",
+        help="run only these parts, comma-separated: web, worker, gpu-worker, beat, serving",
     )  # fmt: skip
     run.add_argument("--no-web", action="store_true", help="no web server (it runs elsewhere)")
-    run.add_argument("--no-worker", action="store_true", help="no Celery worker (runs elsewhere)")
+    run.add_argument("--no-worker", action="store_true", help="no Celery workers (run elsewhere)")
+    run.add_argument(
+        "--no-gpu-worker", action="store_true", help="no gpu-queue worker (fits run elsewhere)"
+    )
     run.add_argument(
         "--no-beat", action="store_true", help="no Celery beat (one per installation: elsewhere)"
     )

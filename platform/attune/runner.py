@@ -3,10 +3,14 @@
 Order: database (embedded unless DATABASE_URL) → preflight checks → migrations and demo users
 (when the web part runs) → the parts, as supervised child processes (:mod:`attune.supervisor`):
 
-    web      gunicorn attune.wsgi                     the web UI, the API, /v1
-    worker   celery -A attune worker -Q default,gpu   background jobs
-    beat     celery -A attune beat                    periodic jobs (CELERY_BEAT_SCHEDULE)
-    serving  python -m workers.serving                generation, on ATTUNE_SERVING_PORT
+    web         gunicorn attune.wsgi                             the web UI, the API, /v1
+    worker      celery -A attune worker -Q maintenance,default   short jobs, reapers, sweeps
+    gpu-worker  celery -A attune worker -Q gpu                   fits and CoPL training
+    beat        celery -A attune beat                            periodic jobs (the schedule)
+    serving     python -m workers.serving                        generation (ATTUNE_SERVING_PORT)
+
+Fits have a worker of their own so that a run of fits never holds up the feedback work (embeddings,
+preference inference) and the reapers behind it.
 
 A part that dies is started again with back-off; so is the embedded database if this run started
 it. Only Ctrl-C (or SIGTERM) stops everything: the children, then the embedded database.
@@ -25,7 +29,7 @@ from attune.supervisor import Child, Supervisor, Watched, say
 from core.config import var_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("web", "worker", "beat", "serving")
+PARTS = ("web", "worker", "gpu-worker", "beat", "serving")
 
 
 class _Stop(BaseException):
@@ -79,8 +83,13 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "--access-logfile", "-",
         ],
         "worker": [
-            celery, "-A", "attune", "worker", "-Q", "default,gpu",
+            celery, "-A", "attune", "worker", "-Q", "maintenance,default",
             "-c", os.environ.get("ATTUNE_WORKER_CONCURRENCY", "2"), "-n", "attune@%h",
+            "--loglevel", "INFO",
+        ],
+        "gpu-worker": [
+            celery, "-A", "attune", "worker", "-Q", "gpu",
+            "-c", os.environ.get("ATTUNE_GPU_WORKER_CONCURRENCY", "1"), "-n", "attune-gpu@%h",
             "--loglevel", "INFO",
         ],
         "beat": [

@@ -379,17 +379,19 @@ for _name, _task in (
     CELERY_BEAT_SCHEDULE[_name] = {
         "task": _task,
         "schedule": ATTUNE_JOB_REAP_SECONDS,
-        "options": {"expires": 2 * ATTUNE_JOB_REAP_SECONDS + 10},  # no backlog of reaper runs
+        # no backlog of reaper runs; their own queue, never behind feedback work
+        "options": {"expires": 2 * ATTUNE_JOB_REAP_SECONDS + 10, "queue": "maintenance"},
     }
 # Rows still without an embedding (their task was lost with a worker) are sent again this often.
 CELERY_BEAT_SCHEDULE["sweep-embeddings"] = {
     "task": "common.sweep_embeddings",
     "schedule": float(os.environ.get("ATTUNE_EMBEDDING_SWEEP_SECONDS", "120")),
+    "options": {"queue": "maintenance"},
 }
 # A worker whose pool took no task for this long while it had tasks waiting and free pool
 # processes has hung (pool processes killed: the new ones block on a semaphore); it exits with
 # code 70 so that its supervisor restarts it (platform/attune/watchdog.py). 0 turns it off.
-ATTUNE_WORKER_STUCK_SECONDS = float(os.environ.get("ATTUNE_WORKER_STUCK_SECONDS", "20"))
+ATTUNE_WORKER_STUCK_SECONDS = float(os.environ.get("ATTUNE_WORKER_STUCK_SECONDS", "10"))
 # CIPHER with an unreachable LLM backend (apps.memory): generation waits at most this long for an
 # aggregation (per connect and per read), then uses the nearest entry as it is and says so
 # (attune.memory_degraded); after any failure the endpoint rests this long (calls fail at once).
@@ -408,6 +410,7 @@ ATTUNE_INFERENCE_SWEEP_BATCH = env_int("ATTUNE_INFERENCE_SWEEP_BATCH", 50)
 CELERY_BEAT_SCHEDULE["memory-sweep-inference"] = {
     "task": "memory.sweep_inference",
     "schedule": float(env_int("ATTUNE_INFERENCE_SWEEP_EVERY_SECONDS", 60)),
+    "options": {"queue": "maintenance"},
 }
 
 # --- Fair use: page sizes, throttles, generation concurrency, login lockout ---

@@ -84,9 +84,11 @@ def test_run_options_choose_the_parts():
     def parts(*argv: str) -> list[str]:
         return cli.run_parts(cli.parser().parse_args(["run", *argv]))
 
-    assert parts() == ["web", "worker", "beat", "serving"]
-    assert parts("--no-beat", "--no-serving") == ["web", "worker"]
+    assert parts() == ["web", "worker", "gpu-worker", "beat", "serving"]
+    assert parts("--no-beat", "--no-serving") == ["web", "worker", "gpu-worker"]
+    assert parts("--no-gpu-worker", "--no-serving") == ["web", "worker", "beat"]
     assert parts("--only", "worker,beat") == ["worker", "beat"]
+    assert parts("--no-worker") == ["web", "beat", "serving"]  # no Celery worker at all
     assert parts("--only", "web,worker", "--no-worker") == ["web"]
     with pytest.raises(SystemExit):
         parts("--only", "web,workers")
@@ -97,15 +99,17 @@ def test_run_options_choose_the_parts():
 
 def part_pids(runner: subprocess.Popen) -> dict[str, int]:
     """The runner's children by part, from their command lines."""
-    names = {"gunicorn": "web", " worker ": "worker", " beat ": "beat"}
-    names["workers.serving"] = "serving"
+    names = [(" -Q gpu ", "gpu-worker"), ("gunicorn", "web"), (" worker ", "worker"),
+             (" beat ", "beat"), ("workers.serving", "serving")]  # fmt: skip
     found = {}
     for child in psutil.Process(runner.pid).children():
         try:
             with_spaces = f" {' '.join(child.cmdline())} "
         except psutil.Error:  # a dead child the runner has not reaped yet
             continue
-        found.update({part: child.pid for key, part in names.items() if key in with_spaces})
+        part = next((part for key, part in names if key in with_spaces), None)
+        if part is not None:
+            found[part] = child.pid
     return found
 
 
@@ -197,7 +201,7 @@ def platform(scratch_var: Path) -> Iterator[Platform]:
 @pytest.mark.slow
 def test_a_killed_part_comes_back_and_only_ctrl_c_stops_everything(platform: Platform):
     parts = part_pids(platform.runner)
-    assert set(parts) == {"web", "worker", "beat", "serving"}
+    assert set(parts) == {"web", "worker", "gpu-worker", "beat", "serving"}
     database = postmaster_pid(platform.var)
     platform.wait("the first worker's heartbeat", lambda: parts["worker"] in heartbeat_pids(
         platform.var))  # fmt: skip

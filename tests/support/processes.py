@@ -118,7 +118,7 @@ def celery_worker(
         extra["CELERY_BROKER_URL"] = broker_url
     command = [
         str(Path(sys.executable).parent / "celery"), "-A", "attune", "worker",
-        "-Q", "default,gpu", "-c", str(concurrency), "-n", f"test-{os.getpid()}@%h",
+        "-Q", "default,gpu,maintenance", "-c", str(concurrency), "-n", f"test-{os.getpid()}@%h",
         "--loglevel", os.environ.get("ATTUNE_TEST_WORKER_LOGLEVEL", "WARNING"),
     ]  # fmt: skip
     if include:
