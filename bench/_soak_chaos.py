@@ -205,14 +205,17 @@ def until(check: Callable[[], bool], timeout: float = RECOVERY_TIMEOUT) -> float
 
 
 def works_again(since: datetime) -> Callable[[], bool]:
-    """Whether a pool process finished a task from the ``default`` queue after ``since`` (the
-    workers record it for /healthz): the worker takes and runs tasks again. A round trip of our
-    own would measure the queue's backlog instead."""
+    """Whether the gpu worker's pool took a task (a fit) again after ``since``: it records a
+    finished task, or a beat while one runs, for /healthz. A round trip of our own would wait
+    behind the queued fits instead."""
+    from django.db.models import Q
+
     from apps.health.models import QueueActivity
 
     def check() -> bool:
         close_old_connections()
-        return QueueActivity.objects.filter(queue="default", finished_at__gt=since).exists()
+        again = Q(finished_at__gt=since) | Q(busy_at__gt=since)
+        return QueueActivity.objects.filter(again, queue="gpu").exists()
 
     return check
 
@@ -255,7 +258,7 @@ def _fault(name: str, began: float, recovery: float | None, **extra: Any) -> dic
 
 def kill_pool(platform: Platform, db: Database, people: People, client: Client, rec: Recorder):
     job = fit_running(client, people)
-    main = platform.part(" worker")
+    main = platform.part(" -Q gpu ")
     pool = children(main)
     at, since = rec.now(), timezone.now()
     for pid in pool:
@@ -268,7 +271,7 @@ def kill_pool(platform: Platform, db: Database, people: People, client: Client, 
 def kill_worker(platform: Platform, db: Database, people: People, client: Client, rec: Recorder):
     job = fit_running(client, people)
     at, since = rec.now(), timezone.now()
-    os.kill(platform.part(" worker"), signal.SIGKILL)
+    os.kill(platform.part(" -Q gpu "), signal.SIGKILL)
     recovery = until(works_again(since))
     return _fault("worker main process", at, recovery, job=job,
                   job_done_after=_after(at, rec, until(job_done(job))))  # fmt: skip

@@ -15,7 +15,8 @@ def _window(faults: list[dict[str, Any]], name: str) -> tuple[float, float] | No
 
 
 def _inside(sample: Sample, window: tuple[float, float] | None) -> bool:
-    return window is not None and window[0] <= sample.at <= window[1]
+    """Whether the request overlapped the window (one in flight when the fault began counts)."""
+    return window is not None and sample.at <= window[1] and sample.at + sample.seconds >= window[0]
 
 
 def tally(samples: list[Sample], faults: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,10 +14,10 @@ What it does, in order:
    people and as the app's end users), and a prober that times ``GET /api/me`` every 0.1 s.
    In the first minute ``--saturate`` threads ask ``n=8, max_tokens=480`` generations from one
    token at once: ``/api/me`` p99 meanwhile is the "API under saturated generation" figure.
-3. The chaos loop, once each, at 15/35/55/75 % of the run: ``kill -9`` of the worker's pool
-   processes while a fit runs, of the worker's main process while a fit runs, of the serving
+3. The chaos loop, once each, at 15/35/55/75 % of the run: ``kill -9`` of the gpu worker's pool
+   process while a fit runs, of the gpu worker's main process while a fit runs, of the serving
    process; then the database is stopped for 15 s. Recovery after each: seconds until the part
-   works again (a pool process finishes a task again; a generation is answered 200; ``/api/me``
+   works again (the gpu worker takes a fit again; a generation is answered 200; ``/api/me``
    answers 200), and for the worker faults also until the fit that was running has succeeded.
 4. Afterwards: waits for every fit job to finish, then checks that every acknowledged write is
    a row, and that every job completed exactly once (succeeded, one adapter version).

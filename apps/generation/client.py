@@ -215,6 +215,8 @@ def _open(url: str, body: bytes, key: str) -> EventStream:
         data = {}
     if response.status == 503:  # loading or unavailable: it has not started this generation
         refused = GenerationError.from_dict(data, 503)
+        if refused.code == "database_unavailable":  # shared by every replica: no failover
+            raise refused
         loading = refused.message if refused.code == "model_loading" else ""
         raise _NotTaken(f"503: {refused.message}", loading)
     breaker.reset(url)

@@ -204,6 +204,10 @@ class StandInHandler(JSONHandler):
             error = {"message": message, "type": "service_unavailable_error"}
             self._json(503, {"error": {**error, "param": None, "code": "serving_unavailable"}})
             return
+        if mode == "database":  # its database went away (as the real one answers then)
+            error = {"message": "The database is unavailable.", "type": "service_unavailable_error"}
+            self._json(503, {"error": {**error, "param": None, "code": "database_unavailable"}})
+            return
         if mode == "refuse":
             error = {"message": "Too long.", "type": "invalid_request_error", "param": "messages"}
             self._json(400, {"error": {**error, "code": "context_length_exceeded"}})
@@ -232,8 +236,8 @@ class StandInHandler(JSONHandler):
 class StandIn(ThreadingHTTPServer):
     """A loopback replica that speaks the serving protocol (``/healthz``, JSON Lines from
     ``/internal/generate``) with no model: it answers its own URL as the text and records each
-    request's user id in ``users``. ``mode``: ``ok``; ``loading`` (503 to everything); ``refuse``
-    (a 400); ``cut`` (200 and a start event, then the connection drops)."""
+    request's user id in ``users``. ``mode``: ``ok``; ``loading`` (503 to everything); ``database``
+    (503 database_unavailable); ``refuse`` (a 400); ``cut`` (200 and a start event, then the connection drops)."""
 
     daemon_threads = True
 

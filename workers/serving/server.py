@@ -17,10 +17,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from django.db import close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
-from core.errors import GenerationError
+from core.errors import GenerationError, unavailable
 from core.serving import GENERATE_PATH, GenerateRequest
+
+DATABASE_DOWN = "The database is unavailable; retry shortly."
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
@@ -78,6 +80,9 @@ class Handler(JSONHandler):
             self._generate(GenerateRequest.from_payload(payload))
         except GenerationError as err:
             self._json(err.status, err.as_dict())
+        except (OperationalError, InterfaceError) as err:  # the database is down: not our fault
+            log.warning("generation refused, the database is unavailable: %s", err)
+            self._json(503, unavailable(DATABASE_DOWN, code="database_unavailable").as_dict())
         except Exception:  # before the answer started: a JSON 500, logged here
             log.exception("generation request failed before it started")
             err = GenerationError("The generation service failed.", status=500, type="server_error")

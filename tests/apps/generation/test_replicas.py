@@ -187,6 +187,19 @@ def test_503_only_when_no_replica_answers(replicas, how):
         assert len(replicas.a.users) == len(replicas.b.users) == 2
 
 
+def test_a_database_outage_is_the_answer_not_a_failover(replicas, settings):
+    """Every replica shares the database: its 503 goes to the caller as it is, at once."""
+    a, b = replicas.a, replicas.b
+    user = users_at(a.url, replicas.urls, 1)[0]
+    a.mode = "database"
+    settings.ATTUNE_SERVING_WAIT_SECONDS = 10
+    began = time.monotonic()
+    with pytest.raises(GenerationError) as err:
+        ask(user)
+    assert (err.value.status, err.value.code) == (503, "database_unavailable")
+    assert b.users == [] and time.monotonic() - began < 2
+
+
 def test_a_request_waits_for_a_replica_that_comes_back(replicas, settings):
     """A serving process restarting (here: loading, then ready after a second) is waited for
     up to ATTUNE_SERVING_WAIT_SECONDS instead of failing the request at once."""
