@@ -283,7 +283,8 @@ def kill_serving(platform: Platform, db: Database, people: People, client: Clien
     body = {"model": "attune", "messages": [{"role": "user", "content": "Hi."}], "max_tokens": 4}
     headers = people.callers[-1].headers()
     recovery = until(lambda: client.post("/v1/chat/completions", headers=headers, json=body).ok)
-    return _fault("serving process", at, recovery, window=[at, at + (recovery or RECOVERY_TIMEOUT)])
+    end = at + (recovery if recovery is not None else RECOVERY_TIMEOUT)
+    return _fault("serving process", at, recovery, window=[at, end])
 
 
 def stop_database(platform: Platform, db: Database, people: People, client: Client, rec: Recorder):
@@ -294,7 +295,7 @@ def stop_database(platform: Platform, db: Database, people: People, client: Clie
     back = rec.now()
     headers = people.callers[-1].headers()
     recovery = until(lambda: client.get("/api/me", headers=headers).ok)
-    end = back + (recovery or RECOVERY_TIMEOUT)
+    end = back + (recovery if recovery is not None else RECOVERY_TIMEOUT)
     return _fault("database stopped 15 s", back, recovery, window=[at, end])
 
 

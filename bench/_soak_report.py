@@ -20,14 +20,15 @@ def _inside(sample: Sample, window: tuple[float, float] | None) -> bool:
 
 
 def tally(samples: list[Sample], faults: list[dict[str, Any]]) -> dict[str, Any]:
-    """Requests and 5xx (status 0: no answer at all) outside and inside the fault windows."""
+    """Requests and 5xx outside and inside the fault windows; requests that got no answer
+    (status 0) are counted apart."""
     database, serving = _window(faults, "database"), _window(faults, "serving")
     in_db = [s for s in samples if _inside(s, database)]
     in_serving = [s for s in samples if _inside(s, serving) and not _inside(s, database)]
     elsewhere = [s for s in samples if not _inside(s, database) and not _inside(s, serving)]
 
     def failed(group: list[Sample]) -> list[Sample]:
-        return [s for s in group if s.status >= 500 or s.status == 0]
+        return [s for s in group if s.status >= 500]
 
     db_failed = failed(in_db)
     return {
@@ -44,6 +45,9 @@ def tally(samples: list[Sample], faults: list[dict[str, Any]]) -> dict[str, Any]
         },
         "serving_window": {"requests": len(in_serving), "5xx": len(failed(in_serving))},
         "429": sum(1 for s in samples if s.status == 429),
+        # no answer before the bench's own 60 s timeout, or the connection was refused/reset
+        "no_answer_outside_faults": sum(1 for s in elsewhere if s.status == 0),
+        "no_answer_paths": sorted({s.path for s in elsewhere if s.status == 0}),
     }
 
 
@@ -72,6 +76,8 @@ def table(figures: dict[str, Any]) -> str:
         f"  serving restart window        {t['serving_window']['requests']} requests, "
         f"{t['serving_window']['5xx']} 5xx",
         f"  429 (fair use)                {t['429']}",
+        f"  no answer in 60 s (client)    {t['no_answer_outside_faults']} outside the fault "
+        f"windows {t['no_answer_paths']}",
         f"  fit jobs                      {jobs['submitted']} submitted, {jobs['completed_once']} "
         f"completed exactly once (target equal), {jobs['failed']} failed, "
         f"{jobs['still_open']} open",
