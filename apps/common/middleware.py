@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import got_request_exception
@@ -64,7 +65,8 @@ def error_response(
 
 def database_unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc`` means the database cannot be reached (rather than a bad query)."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
+    gone = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+    return isinstance(exc, gone) or (  # psycopg's own: a raw cursor (the memory copy) met it
         isinstance(exc, DatabaseError) and isinstance(exc.__cause__, OSError)
     )
 

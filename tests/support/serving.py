@@ -236,8 +236,9 @@ class StandInHandler(JSONHandler):
 class StandIn(ThreadingHTTPServer):
     """A loopback replica that speaks the serving protocol (``/healthz``, JSON Lines from
     ``/internal/generate``) with no model: it answers its own URL as the text and records each
-    request's user id in ``users``. ``mode``: ``ok``; ``loading`` (503 to everything); ``database``
-    (503 database_unavailable); ``refuse`` (a 400); ``cut`` (200 and a start event, then the connection drops)."""
+    request's user id in ``users``. ``mode``: ``ok``; ``loading`` (503 to everything);
+    ``database`` (503 database_unavailable); ``refuse`` (a 400); ``cut`` (200 and a start event,
+    then the connection drops)."""
 
     daemon_threads = True
 

@@ -17,12 +17,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import psycopg
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from core.errors import GenerationError, unavailable
 from core.serving import GENERATE_PATH, GenerateRequest
 
 DATABASE_DOWN = "The database is unavailable; retry shortly."
+# Django's errors, and psycopg's own from the raw cursor the memory copy reads with.
+DATABASE_GONE = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
@@ -80,7 +83,7 @@ class Handler(JSONHandler):
             self._generate(GenerateRequest.from_payload(payload))
         except GenerationError as err:
             self._json(err.status, err.as_dict())
-        except (OperationalError, InterfaceError) as err:  # the database is down: not our fault
+        except DATABASE_GONE as err:  # the database is down: not our fault
             log.warning("generation refused, the database is unavailable: %s", err)
             self._json(503, unavailable(DATABASE_DOWN, code="database_unavailable").as_dict())
         except Exception:  # before the answer started: a JSON 500, logged here

@@ -77,3 +77,17 @@ def test_unknown_urls_answer_json_under_the_apis(client_for, user):
 def test_a_bad_host_is_a_json_400_under_the_api(client_for, user):
     answer = client_for(user).get("/api/me", HTTP_HOST="evil.example")
     assert answer.status_code == 400 and set(answer.json()) == {"detail"}
+
+
+def test_psycopg_own_connection_errors_count_as_the_database_down():
+    """A raw psycopg cursor (the memory copy reads with one) raises psycopg's errors, unwrapped:
+    they too answer 503, not 500."""
+    import psycopg
+    from django.db import OperationalError
+
+    from apps.common.middleware import database_unavailable
+
+    assert database_unavailable(psycopg.OperationalError("server closed the connection"))
+    assert database_unavailable(OperationalError("gone"))
+    assert not database_unavailable(psycopg.errors.UniqueViolation("duplicate key"))
+    assert not database_unavailable(ValueError("not the database"))
