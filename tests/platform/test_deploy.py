@@ -78,6 +78,8 @@ def django_process(code: str, **env: str) -> subprocess.CompletedProcess:
 
     script = f"import django; django.setup()\n{code}"
     environment = project_env(**({"DATABASE_URL": settings.DATABASE_URL, "DJANGO_DEBUG": ""} | env))
+    # set for the whole session once the browser tests ran (Playwright's loop): not a deployment's
+    environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True,
         text=True, timeout=300,
