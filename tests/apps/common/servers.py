@@ -123,12 +123,12 @@ def request(
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str | None = None, **env: str) -> Iterator[str]:
-    """``gunicorn attune.wsgi`` (one worker, two threads: the gthread worker ``./attune run``
-    uses) on the test database or ``database_url``; yields its URL once it answers."""
+def gunicorn(database_url: str | None = None, threads: int = 2, **env: str) -> Iterator[str]:
+    """``gunicorn attune.wsgi`` (one worker, ``threads`` threads: the gthread worker ``./attune
+    run`` uses) on the test database or ``database_url``; yields its URL once it answers."""
     port = free_port()
     command = [str(Path(sys.executable).parent / "gunicorn"), "attune.wsgi", "--bind",
-               f"127.0.0.1:{port}", "--workers", "1", "--threads", "2"]  # fmt: skip
+               f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads)]  # fmt: skip
     environment = project_env(
         DATABASE_URL=database_url or database_url_for_tests(), ATTUNE_LOG_LEVEL="WARNING", **env
     )

@@ -7,18 +7,14 @@ real gunicorn process keeps answering ``/api/me`` while its generations wait."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -28,15 +24,8 @@ from apps.accounts.services import issue_personal_token
 from apps.generation import client
 from apps.web.generation import GenerationFailed
 from apps.web.generation import generate as generate_for_the_ui
+from tests.apps.common.servers import gunicorn
 from tests.support.factories import UserFactory
-from tests.support.processes import (
-    ROOT,
-    database_url_for_tests,
-    free_port,
-    project_env,
-    stop,
-    wait_for_other_sessions_to_close,
-)
 from tests.support.serving import StandIn, StandInHandler, stand_ins
 
 KEY = "test-serving-key"
@@ -184,30 +173,6 @@ def http(method: str, url: str, key: str = "", body: dict | None = None, timeout
         return Answer(err.code, dict(err.headers), err.read())
 
 
-@contextlib.contextmanager
-def web_process(threads: int, **env: str) -> Iterator[str]:
-    """gunicorn (one worker, ``threads`` threads) on the test database; yields its URL."""
-    port = free_port()
-    command = [str(Path(sys.executable).parent / "gunicorn"), "attune.wsgi", "--bind",
-               f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads)]  # fmt: skip
-    environment = project_env(DATABASE_URL=database_url_for_tests(), ATTUNE_LOG_LEVEL="WARNING",
-                              **env)  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-            with contextlib.suppress(OSError):
-                if http("GET", f"{url}/api/me", timeout=2).status == 401:
-                    break
-            time.sleep(0.2)
-        yield url
-    finally:
-        stop(process)
-        wait_for_other_sessions_to_close()
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("cap", [2, 0], ids=["capped", "uncapped-control"])
@@ -224,7 +189,7 @@ def test_api_me_keeps_answering_while_generations_wait(serving, cap: int):
         "ATTUNE_GENERATION_USER_CONCURRENCY": "8",
         "ATTUNE_GENERATION_RETRY_AFTER": "3",
     }
-    with web_process(threads=3, **env) as url:
+    with gunicorn(threads=3, **env) as url:
         answers: dict[int, Answer] = {}
 
         def generate(i: int) -> None:
