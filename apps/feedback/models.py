@@ -15,6 +15,13 @@ from pgvector.django import HnswIndex
 from apps.common.models import EmbeddedModel, OwnedModel
 
 
+def seek_index(prefix: str) -> models.Index:
+    """A user's rows newest first, as the lists sort them: a list's cursor seeks on it, and a
+    deep offset reads its ids from it instead of sorting the user's rows
+    (``apps.common.pagination``)."""
+    return models.Index(name=f"{prefix}_user_time_id", fields=["user", "-created_at", "-id"])
+
+
 def _embedding_indexes(prefix: str) -> list[models.Index]:
     """Cosine k-NN over embeddings, and the embedding task's scan for rows still to embed."""
     return [
@@ -61,7 +68,7 @@ class Interaction(OwnedModel, EmbeddedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(name="fb_interaction_user_time", fields=["user", "-created_at"]),
+            seek_index("fb_interaction"),
             models.Index(name="fb_interaction_user_source", fields=["user", "source"]),
             *_embedding_indexes("fb_interaction"),
         ]
@@ -95,7 +102,7 @@ class Rating(OwnedModel):
                 ),
             ),
         ]
-        indexes = [models.Index(name="fb_rating_user_time", fields=["user", "-created_at"])]
+        indexes = [seek_index("fb_rating")]
 
     def __str__(self) -> str:
         return f"Rating {self.pk} of interaction {self.interaction_id}"
@@ -119,7 +126,7 @@ class Edit(OwnedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(name="fb_edit_user_time", fields=["user", "-created_at"])]
+        indexes = [seek_index("fb_edit")]
 
     @property
     def is_noop(self) -> bool:
@@ -158,7 +165,7 @@ class Comparison(OwnedModel, EmbeddedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(name="fb_comparison_user_time", fields=["user", "-created_at"]),
+            seek_index("fb_comparison"),
             *_embedding_indexes("fb_comparison"),
         ]
 

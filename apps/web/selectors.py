@@ -18,10 +18,15 @@ SAMPLE_SEED = 7
 
 
 def interactions(user: User) -> QuerySet[Interaction]:
-    """The user's own interactions, newest first, marked with whether they were judged."""
-    return Interaction.objects.owned_by(user).annotate(
-        rated=Exists(Rating.objects.filter(interaction=OuterRef("pk"))),
-        edited=Exists(Edit.objects.filter(interaction=OuterRef("pk"))),
+    """The user's own interactions, newest first, marked with whether they were judged (without
+    their embeddings, which no page shows)."""
+    return (
+        Interaction.objects.owned_by(user)
+        .defer("embedding")
+        .annotate(
+            rated=Exists(Rating.objects.filter(interaction=OuterRef("pk"))),
+            edited=Exists(Edit.objects.filter(interaction=OuterRef("pk"))),
+        )
     )
 
 
@@ -58,6 +63,11 @@ def next_unjudged(user: User, after: Interaction | None = None) -> Interaction |
 
 def memory_entries(user: User) -> QuerySet[MemoryEntry]:
     return MemoryEntry.objects.owned_by(user)
+
+
+def memory_entries_shown(user: User) -> QuerySet[MemoryEntry]:
+    """The user's memory entries as a page lists them: newest first, without their vectors."""
+    return memory_entries(user).defer("embedding", "embedding_bits")
 
 
 def memory_entry(user: User, pk: int) -> MemoryEntry | None:

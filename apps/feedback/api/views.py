@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
@@ -46,6 +47,12 @@ class _FeedbackViewSet(
     viewsets.GenericViewSet,
 ):
     lookup_value_regex = r"\d+"
+    unlisted: tuple[str, ...] = ()
+    """Columns a list leaves unread (vectors: not shown, and costly to read and parse)."""
+
+    def get_queryset(self) -> QuerySet:
+        queryset = super().get_queryset()
+        return queryset.defer(*self.unlisted) if self.action == "list" else queryset
 
     def perform_destroy(self, instance: Any) -> None:
         services.delete(instance)
@@ -74,6 +81,7 @@ class InteractionViewSet(_FeedbackViewSet):
     """Generations shown to the caller, with what personalized them (its prompt is embedded)."""
 
     queryset = Interaction.objects.all()
+    unlisted = ("embedding",)
     serializer_class = s.InteractionSerializer
     filterset_class = filters.InteractionFilter
 
@@ -198,6 +206,7 @@ class ComparisonViewSet(_FeedbackViewSet):
     """Pairwise choices (A, B or tie) between two responses to one prompt."""
 
     queryset = Comparison.objects.all()
+    unlisted = ("embedding",)
     serializer_class = s.ComparisonSerializer
     filterset_class = filters.ComparisonFilter
 

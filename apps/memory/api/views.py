@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
@@ -70,6 +71,12 @@ class MemoryEntryViewSet(
     serializer_class = s.MemoryEntrySerializer
     filterset_class = filters.MemoryEntryFilter
     lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet:
+        queryset = super().get_queryset()
+        if self.action == "list":  # vectors are not shown, and costly to read and parse
+            return queryset.defer("embedding", "embedding_bits")
+        return queryset
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = validated(s.MemoryEntryCreateSerializer, request.data).validated_data

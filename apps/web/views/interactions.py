@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.feedback import services as feedback
 from apps.feedback.models import Interaction
-from apps.web import drafts, selectors
+from apps.web import drafts, paging, selectors
 from apps.web.drafts import login_required_keeping_draft
 from apps.web.forms import EditForm, RateForm
 from core.errors import ReferenceNotFound
@@ -140,7 +139,7 @@ def learned(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required_keeping_draft
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.interactions(request.user), 20).get_page(request.GET.get("page"))
+    page = paging.page_of(selectors.interactions(request.user), paging.position_in(request), 20)
     return render(request, "web/history.html", {"page": page})
 
 

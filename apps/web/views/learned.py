@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.adapters import services as adapters
@@ -17,10 +18,20 @@ from apps.memory import services as memory
 from apps.memory.models import MemoryEntry
 from apps.personas import services as personas
 from apps.personas.selectors import persona_of
-from apps.web import drafts, selectors
+from apps.web import drafts, paging, selectors
 from apps.web.drafts import login_required_keeping_draft
-from apps.web.forms import PersonaForm, PreferenceForm, SlidersForm, show_refusal
+from apps.web.forms import (
+    SOURCE_CHOICES,
+    PersonaForm,
+    PreferenceForm,
+    SlidersForm,
+    show_refusal,
+)
 from core.errors import InvalidValue
+
+PAGE_SIZE = 20
+"""Learned preferences per page of /me. Each has its correction form, written as plain HTML
+(rendering Django's widgets for every entry cost ~20 ms an entry, most of the page's time)."""
 
 
 def _persona_form(request: HttpRequest) -> PersonaForm:
@@ -33,19 +44,40 @@ def _persona_form(request: HttpRequest) -> PersonaForm:
     return PersonaForm(initial={"text": persona.text, "attributes": attributes})
 
 
+def _source_options(selected: str) -> str:
+    """The ``<option>``s of a correction's source, ``selected`` chosen (built here: in the
+    template the loop cost more than the rest of an entry)."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if value == selected else "", name) for value, name in SOURCE_CHOICES),
+    )
+
+
 def _page(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse:
     user = request.user
-    entries = list(selectors.memory_entries(user).select_related("edit")[:200])
+    page = paging.page_of(
+        selectors.memory_entries_shown(user), paging.position_in(request), PAGE_SIZE
+    )
+    entries = page.rows
     edit_forms = forms.pop("edit_forms", {})
-    for entry in entries:
-        entry.form = edit_forms.get(entry.pk) or PreferenceForm(
-            initial={"preference": entry.preference, "source": entry.source},
-            with_context=False,
-            prefix=f"e{entry.pk}",
-        )
+    shown = {entry.pk for entry in entries}
+    for pk in edit_forms.keys() - shown:  # a refused correction stays in sight
+        if (entry := selectors.memory_entry(user, pk)) is not None:
+            entries.insert(0, entry)
+    for entry in entries:  # a refused correction keeps its form; the others are plain HTML
+        entry.form = edit_forms.get(entry.pk)
+        entry.source_options = _source_options(entry.source)
     sliders = selectors.sliders(user)
     context = {
         "entries": entries,
+        "page": page,
+        "here": request.get_full_path()
+        if request.method == "GET"
+        else drafts.safe_return_to(request, reverse("web:learned")),
+        "anchor": "#preferences",
+        "entry_count": selectors.memory_entries(user).count(),
+        "max_preference": settings.ATTUNE_MAX_PREFERENCE_CHARS,
         "waiting": memory_selectors.waiting_edits(user).count(),
         "origins": dict(MemoryEntry.Origin.choices),
         "add_form": forms.get("add_form")
@@ -61,8 +93,12 @@ def _page(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse
     return render(request, "web/learned.html", context, status=status)
 
 
-def _back(section: str) -> HttpResponse:
-    return redirect(reverse("web:learned") + f"#{section}")
+def _back(section: str, request: HttpRequest | None = None) -> HttpResponse:
+    """To ``section`` of /me; with ``request``, on the page of preferences its form came from."""
+    page = reverse("web:learned")
+    if request is not None:
+        page = drafts.safe_return_to(request, page)
+    return redirect(page + f"#{section}")
 
 
 @login_required_keeping_draft
@@ -105,7 +141,7 @@ def edit_preference(request: HttpRequest, pk: int) -> HttpResponse:
             show_refusal(form, err)
         else:
             messages.success(request, "Preference updated: it is yours now.")
-            return _back(f"entry-{pk}")
+            return _back(f"entry-{pk}", request)
     return _page(request, status=400, edit_forms={pk: form})
 
 
@@ -114,7 +150,7 @@ def edit_preference(request: HttpRequest, pk: int) -> HttpResponse:
 def delete_preference(request: HttpRequest, pk: int) -> HttpResponse:
     memory.delete_preference(_entry(request, pk))
     messages.success(request, "Preference forgotten.")
-    return _back("preferences")
+    return _back("preferences", request)
 
 
 @login_required_keeping_draft
