@@ -5,7 +5,6 @@ Staff may download another user's (``?user_id=``); the audit log records it."""
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
@@ -19,10 +18,11 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEntry
 from apps.common.api import validated
 from apps.common.schema import error
-from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer, jsonl_response
-from apps.privacy import selectors, services
+from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer
+from apps.privacy import services
 from apps.privacy.api import examples as ex
 from apps.privacy.api import serializers as s
+from apps.privacy.responses import export_response
 
 
 @extend_schema(tags=["privacy"])
@@ -34,8 +34,9 @@ class MyDataView(APIView):
     @extend_schema(
         summary="Export all my data (JSONL)",
         description="Your account facts, then every row you own (interactions, ratings, edits, "
-        "comparisons, persona, and what later apps store), one JSON object per line; embedding "
-        "vectors are left out. Staff may name another user with `?user_id=ID`.",
+        "comparisons, persona, and what later apps store), one JSON object per line, model by "
+        "model and by id within one; embedding vectors are left out. Staff may name another "
+        "user with `?user_id=ID`.",
         parameters=[OpenApiParameter("user_id", int, description="Staff: this user's data.")],
         responses={
             (200, JSONL_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR, examples=ex.EXPORT),
@@ -58,13 +59,14 @@ class MyDataView(APIView):
                 user,
                 summary=f"exported all of {user.get_username()}'s data (GET /api/my-data)",
             )
-        filename = f"attune-my-data-{user.pk}-{timezone.now():%Y%m%dT%H%M%S}.jsonl"
-        return jsonl_response(selectors.user_data_records(user), filename)
+        return export_response(user)
 
     @extend_schema(
         summary="Delete all my data (hard delete)",
         description="Deletes every row you own in every app, embeddings and derived data "
-        "included. Your account and API keys stay. Export first if you want a copy.",
+        "included. Your account and API keys stay. Export first if you want a copy. The "
+        "deletion runs in short batches; should it stop part-way (an error answer), what is "
+        "left is consistent and calling it again finishes the job.",
         responses={200: s.ErasedSerializer},
         examples=ex.ERASED,
     )

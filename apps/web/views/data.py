@@ -5,12 +5,10 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.common.streaming import jsonl_response
-from apps.privacy import selectors as privacy_selectors
 from apps.privacy import services as privacy
+from apps.privacy.responses import export_response
 from apps.web import selectors
 from apps.web.drafts import login_required_keeping_draft
 from apps.web.forms import DeleteEverythingForm
@@ -37,9 +35,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
 @login_required_keeping_draft
 @require_GET
 def export(request: HttpRequest) -> StreamingHttpResponse:
-    user = request.user
-    filename = f"attune-my-data-{user.pk}-{timezone.now():%Y%m%dT%H%M%S}.jsonl"
-    return jsonl_response(privacy_selectors.user_data_records(user), filename)
+    return export_response(request.user)
 
 
 @login_required_keeping_draft
