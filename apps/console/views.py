@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.models import User
 from apps.adapters import services as adapters
 from apps.adapters.models import AdapterVersion, FitJob
 from apps.audit import selectors as audit_log
@@ -21,13 +22,14 @@ from apps.personas.selectors import persona_of
 from core.errors import Conflict, NotEnoughData
 
 MAX_SEARCH = 100
+MEMORY_SHOWN = 50  # the newest; all of them are in the user's data export
 
 
 @staff_required
 @require_GET
 def users(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:MAX_SEARCH].replace("\x00", "")
-    page = Paginator(selectors.users_with_counts(search), 50).get_page(request.GET.get("page"))
+    page = selectors.users_page(search, request.GET.get("page"))
     return render(request, "console/users.html", {"page": page, "q": search})
 
 
@@ -55,18 +57,18 @@ def _user_cost_plot(user_id: int) -> object:
     )
 
 
-def _embedding_plot(user_id: int) -> object:
-    points = collab.embedding_map()
-    if not points:
-        return None
+def _embedding_plot(person: User) -> object:
+    found = collab.embedding_map(highlight=person)
+    shown = f"; {len(found.points):,} of {found.total:,} users shown"
+    shown = shown if found.total > len(found.points) else ""
     return plots.scatter_chart(
         [
             plots.Point(
-                p.x, p.y, f"{p.username} (expert {p.expert})", p.user_id == user_id, p.expert
+                p.x, p.y, f"{p.username} (expert {p.expert})", p.user_id == person.pk, p.expert
             )
-            for p in points
+            for p in found.points
         ],
-        title="User embeddings (CoPL, 2 principal components; colour: expert)",
+        title=f"User embeddings (CoPL, 2 principal components; colour: expert{shown})",
     )
 
 
@@ -77,14 +79,14 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "person": person,
         "persona": persona_of(person),
-        "entries": selectors.memory_entries(person),
+        "entries": selectors.memory_entries(person, limit=MEMORY_SHOWN),
         "interactions": selectors.interactions_with_edits(person),
         "versions": selectors.adapter_versions(person),
         "jobs": selectors.fit_jobs(person, limit=10),
         "cost_plot": _user_cost_plot(person.pk),
         "similar": collab.similar_users(person),
         "embedding": collab.embedding(person),
-        "embedding_plot": _embedding_plot(person.pk),
+        "embedding_plot": _embedding_plot(person),
     }
     return render(request, "console/user.html", context)
 

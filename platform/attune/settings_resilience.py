@@ -40,6 +40,14 @@ CELERY_BEAT_SCHEDULE["sweep-embeddings"] = {
     "schedule": float(os.environ.get("ATTUNE_EMBEDDING_SWEEP_SECONDS", "120")),
     "options": {"queue": "maintenance"},
 }
+# The console's overall edit cost per round (apps.console.selectors): refreshed in the background,
+# so /console/plots only reads it (a page asks for a refresh itself when it is 60 s old).
+CELERY_BEAT_SCHEDULE["console-cost-per-round"] = {
+    "task": "console.refresh_cost_per_round",
+    "schedule": 30.0,
+    "args": (500,),
+    "options": {"expires": 30, "queue": "default"},
+}
 # A worker whose pool took no task for this long while it had tasks waiting and free pool
 # processes has hung (pool processes killed: the new ones block on a semaphore); it exits with
 # code 70 so that its supervisor restarts it (platform/attune/watchdog.py). 0 turns it off.
