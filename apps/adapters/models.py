@@ -163,3 +163,21 @@ class PreferenceCoefficient(OwnedModel):
         constraints = [
             models.UniqueConstraint(fields=["user", "vector_name"], name="ad_one_eta_per_vector")
         ]
+
+
+class EtaEvidence(OwnedModel):
+    """A user's evidence for fitting η, as running sums (``apps.adapters.etas``).
+
+    ``sums`` maps every preference dimension's name to ``[sum of signals, number of signals]``
+    from the user's edits and ratings; the feedback services keep it current in the
+    transaction that stores, changes or deletes one. NULL until computed from the user's history
+    (the row then only serializes writers with that computation). Deleted with the user's data.
+    """
+
+    sums = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user"], name="ad_one_evidence_per_user")]
+
+    def __str__(self) -> str:
+        return f"η evidence of {self.user_id}"

@@ -43,13 +43,15 @@ def active_vectors() -> QuerySet[PreferenceVector]:
     return PreferenceVector.objects.filter(is_active=True)
 
 
-def etas(user: User) -> dict[str, float]:
-    """The user's η by vector name, for the active vectors. A vector the user has no η for,
-    and too little evidence to fit one, gets the collaborative starting η of CoPL (apps.collab)
-    when there is one; else it is missing (counts as 0)."""
-    names = set(active_vectors().values_list("name", flat=True))
+def etas(user: User, names: set[str] | None = None) -> dict[str, float]:
+    """The user's η by vector name, for the active vectors (``names``: their names, when the
+    caller has them). A vector the user has no η for, and too little evidence to fit one, gets
+    the collaborative starting η of CoPL (apps.collab) when there is one; else it is missing
+    (counts as 0). Bounded whatever the user's history: the evidence is running sums."""
+    if names is None:
+        names = set(active_vectors().values_list("name", flat=True))
     rows = PreferenceCoefficient.objects.filter(user=user, vector_name__in=names)
-    etas = {row.vector_name: row.eta for row in rows}
+    etas = dict(rows.values_list("vector_name", "eta"))
     if missing := names - set(etas):
         from apps.adapters.etas import starting_etas
 

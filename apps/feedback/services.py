@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.adapters import etas
 from apps.adapters.services import schedule_fit_check
 from apps.common.embeddings import schedule_embedding
 from apps.feedback import selectors
@@ -86,15 +87,26 @@ def _interactions_must_exist(**ids: int | None) -> Iterator[None]:
 
 _RATING_TABLE = Rating._meta.db_table
 _INTERACTION_TABLE = Interaction._meta.db_table
+# The rating it replaces (if any) and the output it judges come back too, for the η evidence;
+# same-user writers take turns (apps.adapters.etas.hold), so "before" is what it replaces.
 _UPSERT_RATING = f"""
-INSERT INTO {_RATING_TABLE}
-    (user_id, interaction_id, thumbs_up, stars, comment, created_at, updated_at)
-SELECT i.user_id, i.id, %(thumbs_up)s, %(stars)s, %(comment)s, %(now)s, %(now)s
-FROM {_INTERACTION_TABLE} i WHERE i.id = %(interaction_id)s AND i.user_id = %(user_id)s
-ON CONFLICT (user_id, interaction_id) DO UPDATE SET
-    thumbs_up = EXCLUDED.thumbs_up, stars = EXCLUDED.stars, comment = EXCLUDED.comment,
-    updated_at = EXCLUDED.updated_at
-RETURNING id, created_at
+WITH target AS (
+    SELECT i.id, i.user_id, CASE WHEN %(with_output)s THEN i.output END AS output
+    FROM {_INTERACTION_TABLE} i WHERE i.id = %(interaction_id)s AND i.user_id = %(user_id)s
+), before AS (
+    SELECT r.thumbs_up, r.stars FROM {_RATING_TABLE} r
+    WHERE r.user_id = %(user_id)s AND r.interaction_id = %(interaction_id)s
+), saved AS (
+    INSERT INTO {_RATING_TABLE}
+        (user_id, interaction_id, thumbs_up, stars, comment, created_at, updated_at)
+    SELECT t.user_id, t.id, %(thumbs_up)s, %(stars)s, %(comment)s, %(now)s, %(now)s FROM target t
+    ON CONFLICT (user_id, interaction_id) DO UPDATE SET
+        thumbs_up = EXCLUDED.thumbs_up, stars = EXCLUDED.stars, comment = EXCLUDED.comment,
+        updated_at = EXCLUDED.updated_at
+    RETURNING id, created_at
+)
+SELECT s.id, s.created_at, t.output, b.thumbs_up, b.stars
+FROM saved s CROSS JOIN target t LEFT JOIN before b ON true
 """
 
 
@@ -108,24 +120,34 @@ def rate(
 ) -> tuple[Rating, bool]:
     """Set the caller's rating of an interaction (thumbs or stars); return it and whether it is new.
 
-    One statement, the write path's hot spot: it checks that the interaction is the caller's and
-    inserts, or replaces the rating they gave it before.
+    The write path's hot spot: one statement checks that the interaction is the caller's and
+    inserts, or replaces the rating they gave it before; the user's η evidence follows in the
+    same transaction.
     """
     now = timezone.now()
-    params = {
-        "thumbs_up": thumbs_up,
-        "stars": stars,
-        "comment": comment,
-        "now": now,
-        "interaction_id": interaction_id,
-        "user_id": user.pk,
-    }
-    with _interactions_must_exist(interaction=interaction_id), connection.cursor() as cursor:
-        cursor.execute(_UPSERT_RATING, params)
-        row = cursor.fetchone()
-    if row is None:
-        raise _unknown_interaction("interaction", interaction_id)
-    pk, created_at = row
+    with _interactions_must_exist(interaction=interaction_id), transaction.atomic():
+        tally = etas.hold(user.pk)
+        params = {
+            "thumbs_up": thumbs_up,
+            "stars": stars,
+            "comment": comment,
+            "now": now,
+            "interaction_id": interaction_id,
+            "user_id": user.pk,
+            "with_output": tally.counting,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT_RATING, params)
+            row = cursor.fetchone()
+        if row is None:
+            raise _unknown_interaction("interaction", interaction_id)
+        pk, created_at, output, thumbs_before, stars_before = row
+        before = selectors.kto_label(thumbs_before, stars_before)
+        label = selectors.kto_label(thumbs_up, stars)
+        if output is not None and before != label:
+            tally.thumb(output, before, -1)
+            tally.thumb(output, label)
+            tally.save()
     rating = Rating(
         pk=pk,
         user=user,
@@ -145,10 +167,26 @@ def update_rating(rating: Rating, **changes: Any) -> Rating:
         changes["stars"] = None
     elif changes.get("stars") is not None:
         changes["thumbs_up"] = None
-    for field, value in changes.items():
-        setattr(rating, field, value)
-    rating.save(update_fields=[*changes, "updated_at"])
+    with transaction.atomic():
+        tally = etas.hold(rating.user_id)
+        before = _rated(rating.pk) if tally.counting else None
+        for field, value in changes.items():
+            setattr(rating, field, value)
+        rating.save(update_fields=[*changes, "updated_at"])
+        if before is not None and (after := _rated(rating.pk)) is not None and after != before:
+            tally.thumb(*before, -1)
+            tally.thumb(*after)
+            tally.save()
     return rating
+
+
+_RATED = ("interaction__output", "thumbs_up", "stars")
+
+
+def _rated(rating_id: int) -> tuple[str, bool | None] | None:
+    """The output a stored rating judges and its KTO label (None: no such rating)."""
+    row = Rating.objects.filter(pk=rating_id).values_list(*_RATED).first()
+    return None if row is None else (row[0], selectors.kto_label(row[1], row[2]))
 
 
 @dataclass(frozen=True)
@@ -192,6 +230,7 @@ def record_edit(user: User, interaction_id: int, *, edited: str, original: str =
     cost = edit_cost(original, edited)
     # The edit and its "waiting to be learned" mark commit together: none is ever left unlearned.
     with _interactions_must_exist(interaction=interaction_id), transaction.atomic():
+        tally = etas.hold(user.pk)
         edit = Edit.objects.create(
             user=user,
             interaction_id=interaction_id,
@@ -201,6 +240,9 @@ def record_edit(user: User, interaction_id: int, *, edited: str, original: str =
             diff=cost.diff,
         )
         schedule_inference(edit)  # CIPHER memory: learn from the edit, or store the used preference
+        if edit.distance:
+            tally.pair(edited, original)
+            tally.save()
     if edit.distance:
         schedule_fit_check(user)  # a new preference pair: start a fit at the threshold
     return edit
@@ -256,5 +298,27 @@ def update_comparison(comparison: Comparison, *, choice: str) -> Comparison:
 
 
 def delete(obj: Interaction | Rating | Edit | Comparison) -> None:
-    """Hard-delete one object (an interaction takes its ratings and edits with it)."""
-    obj.delete()
+    """Hard-delete one object (an interaction takes its ratings and edits with it); the user's
+    η evidence loses what the deleted ratings and edits gave it, in the same transaction."""
+    if isinstance(obj, Comparison):
+        obj.delete()
+        return
+    with transaction.atomic():
+        tally = etas.hold(obj.user_id)
+        if tally.counting:
+            _take_back(tally, obj)
+        obj.delete()
+        tally.save()
+
+
+def _take_back(tally: etas.Tally, obj: Interaction | Rating | Edit) -> None:
+    """Take the signals of ``obj``'s ratings and edits (as stored now) out of ``tally``."""
+    scope = {"interaction": obj} if isinstance(obj, Interaction) else {"pk": obj.pk}
+    if not isinstance(obj, Edit):
+        rated = Rating.objects.filter(**scope).values_list(*_RATED)
+        for output, thumbs_up, stars in rated:
+            tally.thumb(output, selectors.kto_label(thumbs_up, stars), -1)
+    if not isinstance(obj, Rating):
+        edits = Edit.objects.filter(**scope).exclude(distance=0)
+        for edited, original in edits.values_list("edited", "original"):
+            tally.pair(edited, original, -1)

@@ -40,7 +40,8 @@ def weights_for(user: User) -> tuple[AdapterRef | None, tuple[VectorRef, ...]]:
         if active is not None
         else None
     )
-    etas = adapter_selectors.etas(user)
+    shared = list(adapter_selectors.active_vectors().order_by("name"))
+    etas = adapter_selectors.etas(user, {v.name for v in shared})
     vectors = tuple(
         VectorRef(
             v.name,
@@ -51,7 +52,7 @@ def weights_for(user: User) -> tuple[AdapterRef | None, tuple[VectorRef, ...]]:
             v.base_fingerprint,
             float(etas[v.name]),
         )
-        for v in adapter_selectors.active_vectors().order_by("name")
+        for v in shared
         if etas.get(v.name)
     )
     return adapter, vectors

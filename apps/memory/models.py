@@ -103,16 +103,43 @@ class MemoryEntry(OwnedModel, EmbeddedModel):
 class MemoryStamp(models.Model):
     """Versions per user, bumped by a database trigger whenever their entries change (insert,
     update, delete, bulk or not); caches of a user's memory compare them (``apps.memory.cache``):
-    ``version`` counts every change, ``rewrites`` only updates and deletes (so a cache that sees
-    only new inserts reads just the new rows). No foreign key: the trigger also fires while a
-    user's rows are being deleted."""
+    ``version`` counts every change (statement), ``rewrites`` only updates and deletes. The same
+    trigger logs which entries each version touched (:class:`MemoryChange`) for the versions
+    after ``logged_from``. No foreign key: the trigger also fires while a user's rows are being
+    deleted."""
 
     user_id = models.BigIntegerField(primary_key=True)
     version = models.BigIntegerField(default=0)
     rewrites = models.BigIntegerField(default=0)
+    logged_from = models.BigIntegerField(
+        default=0, help_text="Every change after this version is in the change log."
+    )
 
     def __str__(self) -> str:
         return f"Memory stamp of {self.user_id}: {self.version}"
+
+
+class MemoryChange(models.Model):
+    """An entry that version ``version`` of the user's memory inserted, updated or deleted.
+
+    Written by the trigger of :class:`MemoryStamp` (migration 0005), so a cached copy at an older
+    version reads only the entries changed since (``apps.memory.cache``). Kept for the user's
+    newest ``CHANGE_LOG_VERSIONS`` versions; a statement that changes more than
+    ``CHANGE_LOG_BULK`` of a user's entries, or deletes all that were left (their data erased),
+    logs none of them and drops the user's log (``logged_from`` moves past it; copies load the
+    memory again)."""
+
+    pk = models.CompositePrimaryKey("user_id", "version", "entry_id")
+    user_id = models.BigIntegerField()
+    version = models.BigIntegerField()
+    entry_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"Memory entry {self.entry_id} of {self.user_id} changed in {self.version}"
+
+
+CHANGE_LOG_VERSIONS = 64
+CHANGE_LOG_BULK = 1000
 
 
 class PendingInference(models.Model):

@@ -64,16 +64,19 @@ def nearest(user: User | int, embedding: Sequence[float], k: int | None = None) 
     k = k or settings.ATTUNE_MEMORY_TOP_K
     threshold = settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE
     memory = memory_cache().get(user if isinstance(user, int) else user.pk)
-    if not len(memory.ids):
+    if not memory.size:
         return []
     query = np.asarray(embedding, dtype=np.float32)
     query /= np.linalg.norm(query) or 1.0
     distances = 1.0 - memory.vectors @ query
+    if memory.alive is not None:  # rows of replaced or deleted entries
+        distances[~memory.alive] = np.inf
     nearest_k = (
         np.argpartition(distances, k)[:k] if len(distances) > k else np.arange(k)[: len(distances)]
     )
     in_charge = np.flatnonzero(memory.written_by_user & (distances <= threshold))
     candidates = np.union1d(nearest_k, in_charge)
+    candidates = candidates[np.isfinite(distances[candidates])]
     neighbors = [
         Neighbor(
             int(memory.ids[i]),

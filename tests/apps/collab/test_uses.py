@@ -10,11 +10,12 @@ from apps.accounts.services import create_client_app
 from apps.adapters import selectors as adapter_selectors
 from apps.adapters.models import PreferenceCoefficient, PreferenceVector
 from apps.collab import selectors, store
+from apps.feedback import services as feedback
 from core.world.renderer import render
 from core.world.sources import make_context
 from core.world.styles import default_style
 from tests.apps.collab.conftest import make_world, store_pairs, train_now
-from tests.support.factories import EditFactory, InteractionFactory, UserFactory
+from tests.support.factories import InteractionFactory, UserFactory
 from workers.collab import reranking
 from workers.collab.reward_artifacts import load_reward_model
 from workers.collab.uses import score_texts
@@ -133,5 +134,5 @@ def test_new_users_start_with_their_neighbours_eta_in_apps_adapters(copl_setting
     bullets = render(context, "summarize", {**default_style(), "format": "bullets"})
     for _ in range(3):
         interaction = InteractionFactory(user=newcomer, output=prose)
-        EditFactory(interaction=interaction, edited=bullets)
+        feedback.record_edit(newcomer, interaction.pk, edited=bullets)  # the η evidence follows
     assert adapter_selectors.etas(newcomer) == {"emoji-yes-vs-no": 2.0}

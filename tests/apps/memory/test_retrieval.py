@@ -119,24 +119,25 @@ def test_the_cached_memory_follows_every_change_of_the_users_entries(user, other
     from apps.memory.cache import memory_cache
 
     cache = memory_cache()
-    cache.extensions = 0
     first = entry(user, "brief", 0.1)
     assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk]
-    loads = cache.loads
+    loads, refreshes = cache.loads, cache.refreshes
     assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk]
-    assert cache.loads == loads  # unchanged: served from the cache
+    assert (cache.loads, cache.refreshes) == (loads, refreshes)  # unchanged: served as it is
     entry(other_user, "someone else's", 0.0)
     nearest(user, QUERY)
     assert cache.loads == loads  # another user's write does not touch this user's copy
     closer = entry(user, "casual", 0.05)  # an insert: only the new row is read
     entry(user, "not embedded yet", None)
     assert [n.entry_id for n in nearest(user, QUERY)] == [closer.pk, first.pk]
-    assert (cache.loads, cache.extensions) == (loads, 1)
+    assert (cache.loads, cache.refreshes) == (loads, refreshes + 1)
     MemoryEntry.objects.filter(pk=first.pk).update(preference="detailed")  # bulk update
     assert nearest(user, QUERY)[1].preference == "detailed"
-    assert cache.loads == loads + 1  # an update: loaded again
     MemoryEntry.objects.filter(pk=closer.pk).update(embedding=at_distance(0.9))  # re-embedded
     assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk, closer.pk]
+    MemoryEntry.objects.filter(pk=closer.pk).delete()
+    assert [n.entry_id for n in nearest(user, QUERY)] == [first.pk]
+    assert (cache.loads, cache.refreshes) == (loads, refreshes + 4)  # only changed rows read
     MemoryEntry.objects.filter(user=user).delete()  # bulk delete, as "delete my data" does
     assert nearest(user, QUERY) == []
 
