@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -22,7 +23,14 @@ from pgvector.django import CosineDistance
 from apps.accounts.models import User
 from apps.collab import coldstart, store
 from apps.collab.models import CollabModelVersion, UserEmbedding
-from apps.feedback.selectors import Cutoffs, pair_count, preference_pairs
+from apps.feedback.selectors import (
+    Cutoffs,
+    comparison_pairs,
+    edit_pairs,
+    pair_count,
+    preference_pairs,
+    rating_pairs,
+)
 from apps.personas.models import PersonaProfile
 from core.errors import ArtifactError
 from core.text import text_key
@@ -70,10 +78,18 @@ class DataSummary:
     users: int
 
 
-def data_summary(upto: Cutoffs | None = None) -> DataSummary:
-    """How many pairs (and users with pairs) a run would train on."""
-    found = preference_pairs(upto=upto)
-    return DataSummary(len(found), len({p.user_id for p in found}))
+def data_summary(upto: Cutoffs | None = None, enough: tuple[int, int] | None = None) -> DataSummary:
+    """How many pairs (and users with pairs) a run would train on, read in bulk and never held;
+    with ``enough`` = (pairs, users) the count stops once both are reached (a request only needs
+    to know that much, and the exact figures when there are fewer)."""
+    pairs, users = 0, set()
+    scope = {"upto": upto}
+    for pair in chain(edit_pairs(**scope), comparison_pairs(**scope), rating_pairs(**scope)):
+        pairs += 1
+        users.add(pair.user_id)
+        if enough is not None and pairs >= enough[0] and len(users) >= enough[1]:
+            break
+    return DataSummary(pairs, len(users))
 
 
 def new_pairs_since(after: Cutoffs | None) -> int:

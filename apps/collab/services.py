@@ -83,7 +83,8 @@ def request_training(
         if dead is None:
             return run, False
     cutoffs = current_cutoffs()
-    summary = selectors.data_summary(cutoffs)
+    needed = (settings.ATTUNE_COPL_MIN_PAIRS, settings.ATTUNE_COPL_MIN_USERS)
+    summary = selectors.data_summary(cutoffs, enough=needed)
     if summary.pairs < settings.ATTUNE_COPL_MIN_PAIRS:
         raise _not_enough(settings.ATTUNE_COPL_MIN_PAIRS, summary.pairs, "preference pairs")
     if summary.users < settings.ATTUNE_COPL_MIN_USERS:
@@ -174,6 +175,32 @@ def fresh_version_files(run: CollabModelVersion) -> store.VersionFiles:
     return store.VersionFiles(folder)
 
 
+def _vector_text(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{float(x):.9g}" for x in vector) + "]"  # 9 digits: float32 exactly
+
+
+def _insert_embeddings(run: CollabModelVersion, rows: Sequence[EmbeddingRow]) -> None:
+    """Every row in one statement, however many users (``unnest`` of arrays: five parameters);
+    the join with the users leaves out those deleted meanwhile."""
+    table, users = UserEmbedding._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (user_id, version_id, vector, expert, n_pairs, created_at) "
+            "SELECT r.user_id, %s, r.vector::vector, r.expert, r.n_pairs, %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::integer[]) "
+            "AS r(user_id, vector, expert, n_pairs) "
+            f"JOIN {users} AS u ON u.id = r.user_id",
+            [
+                run.pk,
+                timezone.now(),
+                [r.user_id for r in rows],
+                [_vector_text(r.vector) for r in rows],
+                [r.expert for r in rows],
+                [r.n_pairs for r in rows],
+            ],
+        )
+
+
 @transaction.atomic
 def record_result(
     lease: Lease, rows: Sequence[EmbeddingRow], **fields: object
@@ -186,24 +213,8 @@ def record_result(
         return run
     run = leases.lock(lease)
     _lock()
-    existing = set(
-        User.objects.filter(pk__in=[r.user_id for r in rows]).values_list("pk", flat=True)
-    )
     UserEmbedding.objects.filter(version=run).delete()
-    UserEmbedding.objects.bulk_create(
-        [
-            UserEmbedding(
-                user_id=r.user_id,
-                version=run,
-                vector=list(r.vector),
-                expert=r.expert,
-                n_pairs=r.n_pairs,
-            )
-            for r in rows
-            if r.user_id in existing
-        ],
-        batch_size=1000,
-    )
+    _insert_embeddings(run, rows)
     for name, value in fields.items():
         setattr(run, name, value)
     run.progress = 1.0

@@ -284,6 +284,11 @@ ATTUNE_COPL_MIN_PAIRS = env_int("ATTUNE_COPL_MIN_PAIRS", 64)  # pairs of all use
 ATTUNE_COPL_MIN_USERS = env_int("ATTUNE_COPL_MIN_USERS", 4)  # users with pairs; fewer: 409
 ATTUNE_COPL_TRIGGER_PAIRS = env_int("ATTUNE_COPL_TRIGGER_PAIRS", 0)  # new pairs to retrain; 0: off
 ATTUNE_COPL_HELDOUT_SHARE = float(os.environ.get("ATTUNE_COPL_HELDOUT_SHARE", "0.1"))
+# At size (workers/collab/jobs.py): pairs per user in the graph, reward-model pairs shared fairly
+# across users, train and held-out pairs scored; 0 removes a cap.
+ATTUNE_COPL_MAX_USER_PAIRS = env_int("ATTUNE_COPL_MAX_USER_PAIRS", 256)
+ATTUNE_COPL_MAX_REWARD_PAIRS = env_int("ATTUNE_COPL_MAX_REWARD_PAIRS", 4096)
+ATTUNE_COPL_MAX_SCORED_PAIRS = env_int("ATTUNE_COPL_MAX_SCORED_PAIRS", 1024)
 ATTUNE_COPL_DEVICE = os.environ.get("ATTUNE_COPL_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
 ATTUNE_COPL_GNN = {
     "layers": env_int("ATTUNE_COPL_GNN_LAYERS", 4),

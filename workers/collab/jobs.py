@@ -4,8 +4,10 @@ Steps: everyone's pairs up to the run's cutoffs -> a stable held-out share per u
 graph (responses keyed by text hash) -> GNN user embeddings -> the mixture-of-LoRA reward model
 gated by them -> held-out accuracy -> the reward's starting η per expert -> files (safetensors +
 JSON) in the version's folder -> one transaction that stores the embeddings in pgvector and
-activates the version. Idempotent: a retried run reads the same data, rewrites the same folder and
-records its version once.
+activates the version. At size the graph keeps at most ``ATTUNE_COPL_MAX_USER_PAIRS`` pairs per
+user and the reward model trains on a fair share of ``ATTUNE_COPL_MAX_REWARD_PAIRS`` (see
+:data:`LIMITS`), so the texts encoded and cached stay bounded. Idempotent: a retried run reads
+the same data, rewrites the same folder and records its version once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from apps.collab.models import USER_EMBEDDING_DIMENSIONS, CollabModelVersion
 from apps.feedback import selectors as feedback
 from core.text import text_key
 from workers.collab.expert_etas import dimension_etas
+from workers.collab.sampling import fair_subset
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +46,17 @@ STAGES: dict[str, tuple[float, float]] = {
     "save": (0.96, 0.99),
 }
 ETA_CONTEXTS_PER_SOURCE = 2
+LIMITS = {
+    "ATTUNE_COPL_MAX_USER_PAIRS": 256,  # pairs of one user in the graph (and the reward model)
+    "ATTUNE_COPL_MAX_REWARD_PAIRS": 4096,  # pairs the reward model trains on, fairly shared
+    "ATTUNE_COPL_MAX_SCORED_PAIRS": 1024,  # train and held-out pairs whose accuracy is scored
+}
+"""What bounds a run's time and memory at any number of users (``workers.collab.sampling``); a
+setting of the same name overrides each, 0 lifts it."""
+
+
+def limit(name: str) -> int:
+    return int(getattr(settings, name, LIMITS[name]))
 
 
 class Reporter:
@@ -200,10 +214,13 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     everything = feedback.preference_pairs(upto=feedback.Cutoffs.of(run))
     if not everything:
         raise ValueError("no preference pairs up to this run's cutoffs (deleted since?)")
+    report("data", 0.5)
     train, heldout = feedback.split_heldout(everything, settings.ATTUNE_COPL_HELDOUT_SHARE)
-    user_ids = sorted({p.user_id for p in train})
+    del everything
+    used = fair_subset(train, per_user=limit("ATTUNE_COPL_MAX_USER_PAIRS"))
+    user_ids = sorted({p.user_id for p in used})
     graph = build_graph(
-        [(str(p.user_id), text_key(p.chosen), text_key(p.rejected)) for p in train],
+        [(str(p.user_id), text_key(p.chosen), text_key(p.rejected)) for p in used],
         user_ids=[str(u) for u in user_ids],
     )
     report("data", 1.0)
@@ -221,11 +238,24 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     torch.manual_seed(train_cfg.seed)
     model = build_reward_model(mole_cfg, device=where)
     rows = embeddings.user_index()
-    examples = [RewardExample(rows[str(p.user_id)], p.chosen, p.rejected, p.prompt) for p in train]
+    rewarded = fair_subset(used, total=limit("ATTUNE_COPL_MAX_REWARD_PAIRS"))
+    examples = [
+        RewardExample(rows[str(p.user_id)], p.chosen, p.rejected, p.prompt) for p in rewarded
+    ]
+    scored = limit("ATTUNE_COPL_MAX_SCORED_PAIRS")
+    scored_train, scored_heldout = (
+        fair_subset(rewarded, total=scored),
+        fair_subset(heldout, total=scored),
+    )
     _, probe_texts = eta_probes(ETA_CONTEXTS_PER_SOURCE)
     report("encode", 0.0)
-    keys = [(p.prompt, text) for p in everything for text in (p.chosen, p.rejected)]
-    cache = encode_frozen(model, keys + [("", text) for text in probe_texts])
+    keys = [(p.prompt, t) for p in (*rewarded, *scored_heldout) for t in (p.chosen, p.rejected)]
+    cache = encode_frozen(
+        model,
+        keys + [("", text) for text in probe_texts],
+        prefix_dtype=torch.float16,  # half the memory of the cached hidden states
+        on_batch=lambda done, total: report("encode", done / total),
+    )
     report("encode", 1.0)
     losses = train_reward_model(
         model,
@@ -241,10 +271,13 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "gnn_loss": round(embeddings.history[-1], 5) if embeddings.history else None,
         "reward_loss": round(sum(losses[-10:]) / len(losses[-10:]), 5) if losses else None,
-        "train_accuracy": _reward_accuracy(model, embeddings, train, cache),
-        "heldout_accuracy": _reward_accuracy(model, embeddings, heldout, cache),
+        "train_accuracy": _reward_accuracy(model, embeddings, scored_train, cache),
+        "heldout_accuracy": _reward_accuracy(model, embeddings, scored_heldout, cache),
         "gnn_heldout_accuracy": _gnn_accuracy(embeddings, heldout),
         "heldout_pairs": len(heldout),
+        "graph_pairs": len(used),
+        "reward_pairs": len(rewarded),
+        "scored_pairs": {"train": len(scored_train), "heldout": len(scored_heldout)},
     }
     report("evaluate", 1.0)
     experts, expert_eta = _expert_etas(model, embeddings.users, cache, report)
@@ -264,7 +297,7 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     metrics["device"] = str(where)
     report("save", 1.0)
 
-    counts = Counter(p.user_id for p in train)
+    counts = Counter(p.user_id for p in used)
     vectors = embeddings.users.tolist()
     result_rows = [
         services.EmbeddingRow(user_id, vectors[i], experts[i], counts[user_id])

@@ -70,15 +70,20 @@ def encode_frozen(
     batch_size: int = 64,
     keep_prefix: bool = True,
     progress: bool = False,
+    prefix_dtype: torch.dtype = torch.float32,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> FrozenEncoding:
-    """Run the frozen backbone (LoRAs off) once over unique (prompt, text) ``keys``."""
+    """Run the frozen backbone (LoRAs off) once over unique (prompt, text) ``keys``; the cached
+    hidden states are kept as ``prefix_dtype`` (float16 halves a large run's cache) and
+    ``on_batch(done, total)`` follows the texts encoded (a job's progress report)."""
     keys = list(dict.fromkeys(model.key(p, t) for p, t in keys))
     layers = model.layer_list[0]
     keep_prefix = keep_prefix and model.first_layer > 0
     captured: list[torch.Tensor] = []
 
     def capture(module: nn.Module, args: tuple, kwargs: dict) -> None:
-        captured.append((args[0] if args else kwargs["hidden_states"]).detach().float().cpu())
+        hidden = args[0] if args else kwargs["hidden_states"]
+        captured.append(hidden.detach().to("cpu", prefix_dtype))
 
     handle = layers[model.first_layer].register_forward_pre_hook(capture, with_kwargs=True)
     model.set_adapters(False)
@@ -104,6 +109,8 @@ def encode_frozen(
                 ids.append(inputs["input_ids"][i, :n].cpu())
                 if keep_prefix:
                     prefix.append(captured[0][i, :n].clone())
+            if on_batch is not None:
+                on_batch(min(start + batch_size, len(keys)), len(keys))
     finally:
         handle.remove()
         model.set_adapters(True)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from workers.collab.coldstart import adapt_user, persona_fallback
-from workers.collab.gnn import GNNConfig, load_embeddings, save_embeddings, train_gnn
+from workers.collab.gnn import GNNConfig, load_embeddings, operators, save_embeddings, train_gnn
 from workers.collab.graph import build_graph
 
 TOY = [("u1", "a", "b"), ("u2", "b", "a"), ("u1", "c", "a"), ("u1", "c", "a")]
@@ -134,3 +134,14 @@ def test_persona_fallback_weights_nearest_personas() -> None:
     expected = F.normalize(weights @ users[:2], dim=0)
     assert torch.allclose(result.embedding, expected, atol=1e-6)
     assert abs(sum(result.weights) - 1.0) < 1e-6
+
+
+def test_large_graphs_take_the_sparse_path_and_learn_the_same(trained, monkeypatch) -> None:
+    graph, dense = trained
+    monkeypatch.setattr("workers.collab.gnn.DENSE_LIMIT", 0)  # every graph counts as large
+    forward, backward = operators(graph.adjacency(1), "cpu")
+    assert forward.layout == backward.layout == torch.sparse_csr
+    assert torch.allclose(backward.to_dense(), forward.to_dense().T)
+    sparse = train_gnn(graph, SMALL)
+    assert torch.allclose(sparse.users, dense.users, atol=1e-4)
+    assert torch.allclose(sparse.responses, dense.responses, atol=1e-4)
