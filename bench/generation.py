@@ -7,18 +7,24 @@ the same run on the serving engine (``workers.serving``) with the offline style 
   composed rank 40) vs one base request, same prompt, same number of new
   tokens (EOS ignored). Target ≤ 1.3.
 - **throughput ratio**: 8 requests of 8 different users in one mixed batch vs 8 base requests in
-  one batch (tokens/s). Target ≥ 0.7. PEFT's own ``adapter_names=`` mixed batch is measured
-  beside it for comparison (``--no-peft`` skips it).
+  one batch (tokens/s). Target ≥ 0.9 (issue 15). PEFT's own ``adapter_names=`` mixed batch is
+  measured beside it for comparison (``--no-peft`` skips it).
 - **1,000 stored user adapters** (random r=8 LoRAs on every linear layer, written as safetensors
   with Attune's manifest): cold load (verify checksum and base fingerprint, read, move to the
-  device) p50/p99 over a sample; composition with two η-weighted preference vectors p50/p99 as
+  device, lay out ``Aᵀ``/``Bᵀ`` for mixed batches, once per version) p50/p99 over a sample;
+  composition with two η-weighted preference vectors p50/p99 as
   the engine applies it (merged into the base weights for one user and restored; the setup of a
-  mixed batch of 8 users) and as one LoRA (``cat``, what the remote backend writes). Target
-  < 50 ms. The files were just written, so the OS page cache holds them (a cold disk adds its
-  read time).
+  mixed batch of 8 users: their LoRAs stacked per layer, the vectors once with each row's η)
+  and as one LoRA (``cat``, what the remote backend writes). Target < 50 ms, and
+  < 20 ms for the mixed batch of 8 (issue 15, with 2,000 stored adapters). The files were just
+  written, so the OS page cache holds them (a cold disk adds its read time).
 
 Timings are the best of ``--repeats`` interleaved runs (base, personalized, base, …), which is
-robust to other jobs on a shared machine; the ratio of medians is printed beside it.
+robust to other jobs on a shared machine; the ratio of medians is printed beside it. The same
+ratios in CPU time of the generating thread (``time.thread_time``; with one torch thread all of
+a batch's work runs on it) are printed too: on a machine that other jobs share, wall time also
+counts the time the process waited for a core, CPU time does not (caches are still shared). The
+load average before and after the measurement is printed with them.
 
 ``--gpu-shape`` runs the same on a Qwen2-0.5B-shaped model built from its config (random
 weights, bf16, CUDA when available).
@@ -180,13 +186,23 @@ def adapter_figures(engine, provider, paths: dict, fingerprint: str, sample: int
     }  # fmt: skip
 
 
-def timed(engine, rows) -> float:
+def timed(engine, rows) -> tuple[float, float]:
+    """Wall and CPU time (this thread's) of one ``engine.run``, in seconds."""
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     sync()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     engine.run(rows)
     sync()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.thread_time() - cpu
+
+
+def ratios(base: list[tuple[float, float]], other: list[tuple[float, float]]) -> dict:
+    """base ÷ other, best of and of medians, in wall and in CPU time."""
+    return {
+        f"{clock} {stat}": pick([t[k] for t in base]) / pick([t[k] for t in other])
+        for k, clock in enumerate(("wall", "cpu"))
+        for stat, pick in (("best", min), ("median", statistics.median))
+    }
 
 
 def make_rows(engine, loras, tokens: int):  # noqa: ANN201
@@ -279,6 +295,7 @@ def main(argv: list[str]) -> int:
         users = [personalized(i) for i in range(args.batch)]
         composed_rank = users[0].composed().rank
         print(f"composed rank {composed_rank}; measuring …", flush=True)
+        load_before = os.getloadavg()[0]
         for rows in (make_rows(engine, [None], 4), make_rows(engine, users, 4)):
             timed(engine, rows)  # warm-up of both paths
         base_t, pers_t = [], []
@@ -290,30 +307,32 @@ def main(argv: list[str]) -> int:
             base8.append(timed(engine, make_rows(engine, [None] * args.batch, args.tokens)))
             mixed8.append(timed(engine, make_rows(engine, users, args.tokens)))
         assert engine.last_mode == "stacked"
-        latency = min(pers_t) / min(base_t)
-        throughput = min(base8) / min(mixed8)
-        medians = (
-            statistics.median(pers_t) / statistics.median(base_t),
-            statistics.median(base8) / statistics.median(mixed8),
-        )
+        latency, throughput = ratios(pers_t, base_t), ratios(base8, mixed8)
+        latency = {k: 1 / v for k, v in latency.items()}  # personalized ÷ base
         tokens8 = args.batch * args.tokens
+        print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
         print()
         print(f"{'figure':<44} {'value':>10}  target")
         rows_out = [
-            ("base request latency (ms)", min(base_t) * 1000, ""),
-            ("personalized request latency (ms)", min(pers_t) * 1000, ""),
-            ("latency ratio personalized / base", latency, "<= 1.3"),
-            ("  (ratio of medians)", medians[0], ""),
-            (f"{args.batch} base batched (tokens/s)", tokens8 / min(base8), ""),
-            (f"{args.batch} users mixed batch (tokens/s)", tokens8 / min(mixed8), ""),
-            ("throughput ratio mixed / base", throughput, ">= 0.7"),
-            ("  (ratio of medians)", medians[1], ""),
-        ]
+            ("base request latency (ms)", min(t for t, _ in base_t) * 1000, ""),
+            ("personalized request latency (ms)", min(t for t, _ in pers_t) * 1000, ""),
+            ("latency ratio personalized / base", latency["wall best"], "<= 1.3"),
+            ("  (ratio of medians)", latency["wall median"], ""),
+            ("  (CPU time: best of)", latency["cpu best"], ""),
+            ("  (CPU time: ratio of medians)", latency["cpu median"], ""),
+            (f"{args.batch} base batched (tokens/s)", tokens8 / min(t for t, _ in base8), ""),
+            (f"{args.batch} users mixed batch (tokens/s)", tokens8 / min(t for t, _ in mixed8), ""),
+            ("throughput ratio mixed / base", throughput["wall best"], ">= 0.9"),
+            ("  (ratio of medians)", throughput["wall median"], ">= 0.9"),
+            ("  (CPU time: best of)", throughput["cpu best"], ""),
+            ("  (CPU time: ratio of medians)", throughput["cpu median"], ""),
+        ]  # fmt: skip
         if not args.no_peft:
             composed = [u.composed() for u in users]
             ratio = peft_mixed_ratio(engine, composed, args.tokens, max(3, args.repeats // 2))
             rows_out.append(("  (PEFT adapter_names= mixed / base)", ratio, "for comparison"))
-        rows_out += [(f"{k} (ms)", v, "< 50") for k, v in figures.items()]
+        rows_out += [(f"{k} (ms)", v, "< 20" if "batch of 8" in k else "< 50")
+                     for k, v in figures.items()]  # fmt: skip
         for name, value, target in rows_out:
             print(f"{name:<44} {value:>10.3f}  {target}")
     return 0

@@ -151,14 +151,12 @@ class LoraRuntime:
                 torch.cat([b for _, b in parts], dim=0),
             )
         a_t, b_t = self._shared_cache[key]
-        scale = a_t.new_zeros(batch, 1, a_t.shape[1])
-        at = 0
-        for lora, ws in present:
-            rank = lora.modules[name][0].shape[0]
-            for i, w in ws.items():
-                scale[i, 0, at : at + rank] = w
-            at += rank
-        return a_t, b_t, scale
+        # each row's weight on each shared LoRA, repeated over its rank: one tensor, not a
+        # Python loop of slice writes per row, LoRA and layer (the setup of a mixed batch)
+        table = torch.tensor([[ws.get(i, 0.0) for _, ws in present] for i in range(batch)])
+        ranks = torch.tensor([lora.modules[name][0].shape[0] for lora, _ in present])
+        scale = table.repeat_interleave(ranks, dim=1).unsqueeze(1)
+        return a_t, b_t, scale.to(a_t.device, a_t.dtype)
 
 
 def _lora_forward(

@@ -113,9 +113,12 @@ class WeightsProvider:
         if self.fingerprint is None and base_model != self.base_model:
             raise AdapterRejected(f"adapter was made for {base_model!r}, not {self.base_model!r}")
         lora = load_lora(self.store, ref, self.fingerprint or recorded_fingerprint)
-        if self.linears is not None:
-            check_fits(lora, self.linears)
-        return lora.to(self.device, self.dtype)
+        if self.linears is None:
+            return lora.to(self.device, self.dtype)
+        check_fits(lora, self.linears)
+        lora = lora.to(self.device, self.dtype)
+        lora.transposed  # noqa: B018 (the mixed batch's layout, made once per version, not per batch)
+        return lora
 
     def user_lora(self, ref: AdapterRef) -> LoraWeights:
         """A user's adapter from the LRU cache, loaded (cold) on a miss."""

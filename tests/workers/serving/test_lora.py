@@ -162,3 +162,41 @@ def test_large_models_on_the_cpu_run_one_user_unmerged(stored, tokens):
             unmerged = plain(tokens).logits
         assert mode == "stacked"
     assert (unmerged - expected).abs().max() < 1e-4
+
+
+def test_mixed_batch_of_many_users_matches_each_user_alone(stored):
+    """Eight rows: users with their own LoRAs of different ranks (one without some modules), the
+    shared vectors with each user's own η, one user twice (n candidates), and a base row; each
+    row of the gathered batch gives what that user's request gives alone (merged)."""
+    from workers.serving.lora import Components, LoraWeights
+
+    _, store, fingerprint, folders = stored
+    pos, neg = (serving_lora.load_lora(store, folders[k], fingerprint) for k in ("pos", "neg"))
+    plain = tiny_llama()
+    runtime = LoraRuntime(plain)
+    g = torch.Generator().manual_seed(11)
+
+    def user(rank: int, skip: str = "") -> LoraWeights:
+        return LoraWeights({
+            name: (torch.randn(rank, layer.in_features, generator=g) * 0.2,
+                   torch.randn(layer.out_features, rank, generator=g) * 0.2)
+            for name, layer in runtime.linears.items() if not (skip and skip in name)
+        })  # fmt: skip
+
+    users = [user(4), user(8), user(2, skip="q_proj"), user(6), user(8)]
+    rows = [Components(((u, 1.0), (pos, 0.3 * i - 0.6), (neg, 0.6 - 0.3 * i)))
+            for i, u in enumerate(users)]  # fmt: skip
+    rows += [rows[1], None, Components(((pos, 1.5), (neg, -1.5)))]  # n=2 for user 1; base
+    tokens = torch.randint(0, 97, (len(rows), 9), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        with runtime.applied(rows) as mode:
+            mixed = plain(tokens).logits
+        assert mode == "stacked"
+        base = plain(tokens).logits
+        for i, row in enumerate(rows):
+            with runtime.applied([row]):
+                alone = plain(tokens[i : i + 1]).logits
+            assert (mixed[i] - alone[0]).abs().max() < 1e-4, i
+        assert torch.equal(plain(tokens).logits, base)  # every layer's forward is restored
+    assert (mixed[6] - base[6]).abs().max() < 1e-5  # the base row is the base model
+    assert min((mixed[i] - base[i]).abs().max() for i in range(5)) > 1e-2  # each user differs
