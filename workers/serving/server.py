@@ -112,21 +112,18 @@ class Handler(JSONHandler):
             service.run(prepared, write)
         except _Gone:
             log.info("client of %s went away; generation cancelled", prepared.id)
+        except DATABASE_GONE as err:  # it went down while the answer was stored: a 503, not ours
+            log.warning("generation %s not stored, the database is gone: %s", prepared.id, err)
+            with contextlib.suppress(_Gone):
+                error = unavailable(DATABASE_DOWN, code="database_unavailable")
+                write({"type": "error", "status": 503, **error.as_dict()})
         except Exception as err:
             log.exception("generation %s failed", prepared.id)
             with contextlib.suppress(_Gone):
-                write(
-                    {
-                        "type": "error",
-                        "status": 500,
-                        "error": {
-                            "message": f"generation failed: {type(err).__name__}",
-                            "type": "server_error",
-                            "param": None,
-                            "code": None,
-                        },
-                    }
+                error = GenerationError(
+                    f"generation failed: {type(err).__name__}", status=500, type="server_error"
                 )
+                write({"type": "error", "status": 500, **error.as_dict()})
 
 
 class ServingHTTPServer(ThreadingHTTPServer):
