@@ -182,7 +182,19 @@ def _succeed(job: FitJob) -> None:
     job.save(update_fields=["status", "progress", "finished_at", "heartbeat_at"])
 
 
+def _lock_versions(user_id: int) -> None:
+    """Lock every adapter version of the user, in id order: promote, roll back and a fit's
+    promotion change the same rows, and one lock order means they queue instead of deadlocking."""
+    list(
+        AdapterVersion.objects.select_for_update()
+        .filter(user_id=user_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _activate(version: AdapterVersion) -> None:
+    _lock_versions(version.user_id)
     AdapterVersion.objects.filter(
         user_id=version.user_id, status=AdapterVersion.Status.ACTIVE
     ).exclude(pk=version.pk).update(status=AdapterVersion.Status.RETIRED)
@@ -233,7 +245,8 @@ def record_vector(lease: Lease, **fields: object) -> PreferenceVector:
 @transaction.atomic
 def promote(version: AdapterVersion) -> AdapterVersion:
     """Make ``version`` the user's active adapter; the previous active one is retired."""
-    version = AdapterVersion.objects.select_for_update().get(pk=version.pk)
+    _lock_versions(version.user_id)
+    version = AdapterVersion.objects.get(pk=version.pk)
     if version.status == AdapterVersion.Status.ACTIVE:
         return version
     _activate(version)
@@ -244,12 +257,14 @@ def promote(version: AdapterVersion) -> AdapterVersion:
 def roll_back(user: User) -> AdapterVersion | None:
     """Retire the active adapter and re-activate the newest earlier version that was once
     active; with none, the user is back on the base model (returns None)."""
+    _lock_versions(user.pk)
     active = selectors.active_version(user)
     if active is None:
         raise Conflict("There is no active adapter to roll back.")
     previous = (
-        AdapterVersion.objects.select_for_update()
-        .filter(user=user, activated_at__isnull=False, version__lt=active.version)
+        AdapterVersion.objects.filter(
+            user=user, activated_at__isnull=False, version__lt=active.version
+        )
         .order_by("-version")
         .first()
     )
