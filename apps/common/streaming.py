@@ -27,23 +27,32 @@ class JSONLinesRenderer(BaseRenderer):
         return (json.dumps(data, cls=DjangoJSONEncoder) + "\n").encode()
 
 
-def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
-    encoder = DjangoJSONEncoder(ensure_ascii=False)
+def gathered(pieces: Iterable[bytes], size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """``pieces`` joined into chunks of about ``size`` bytes (fewer, larger writes)."""
     buffer: list[bytes] = []
-    size = 0
-    for row in rows:
-        line = (encoder.encode(row) + "\n").encode()
-        buffer.append(line)
-        size += len(line)
-        if size >= CHUNK_BYTES:
+    held = 0
+    for piece in pieces:
+        buffer.append(piece)
+        held += len(piece)
+        if held >= size:
             yield b"".join(buffer)
-            buffer, size = [], 0
+            buffer, held = [], 0
     if buffer:
         yield b"".join(buffer)
 
 
-def jsonl_response(rows: Iterable[dict[str, Any]], filename: str) -> StreamingHttpResponse:
-    """A streamed JSON Lines download of ``rows`` (one JSON object per line, UTF-8)."""
-    response = StreamingHttpResponse(_chunks(rows), content_type=JSONL_MEDIA_TYPE)
+def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    encoder = DjangoJSONEncoder(ensure_ascii=False)
+    return gathered((encoder.encode(row) + "\n").encode() for row in rows)
+
+
+def jsonl_attachment(chunks: Iterable[bytes], filename: str) -> StreamingHttpResponse:
+    """A streamed JSON Lines download of already encoded ``chunks``."""
+    response = StreamingHttpResponse(chunks, content_type=JSONL_MEDIA_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def jsonl_response(rows: Iterable[dict[str, Any]], filename: str) -> StreamingHttpResponse:
+    """A streamed JSON Lines download of ``rows`` (one JSON object per line, UTF-8)."""
+    return jsonl_attachment(_chunks(rows), filename)

@@ -7,13 +7,11 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.common.streaming import JSONL_MEDIA_TYPE
+from apps.common.streaming import jsonl_attachment
 from apps.privacy.selectors import user_data_jsonl
 
 
 def export_response(user: User) -> StreamingHttpResponse:
     """Everything ``user`` owns, streamed as a JSON Lines attachment."""
     filename = f"attune-my-data-{user.pk}-{timezone.now():%Y%m%dT%H%M%S}.jsonl"
-    response = StreamingHttpResponse(user_data_jsonl(user), content_type=JSONL_MEDIA_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return jsonl_attachment(user_data_jsonl(user), filename)

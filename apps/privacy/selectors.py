@@ -11,6 +11,7 @@ differently, e.g. ``1e-07`` as ``0.0000001``).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +23,7 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from pgvector.django import VectorField
 
 from apps.accounts.models import User
+from apps.common.streaming import gathered
 from apps.privacy.relations import owned_models
 
 __all__ = ["ACCOUNT_FIELDS", "owned_models", "user_data_jsonl"]
@@ -113,9 +115,9 @@ def _copy_lines(model: type[models.Model], user_id: int) -> Iterator[bytes]:
             yield bytes(data)
 
 
-def _unescaped(copied: list[bytes]) -> bytes:
-    """Whole lines from COPY, joined, with each doubled backslash halved back."""
-    return b"".join(copied).replace(b"\\\\", b"\\")
+def _unescaped(copied: bytes) -> bytes:
+    """Whole lines from COPY with each doubled backslash halved back."""
+    return copied.replace(b"\\\\", b"\\")
 
 
 def _counted(cursor: CursorWrapper, sql: str) -> AbstractContextManager[None]:
@@ -138,14 +140,6 @@ def user_data_jsonl(user: User) -> Iterator[bytes]:
     out. Chunks of about :data:`CHUNK_BYTES`, the account line alone first (a fast first byte).
     """
     yield _account_line(user)
-    buffer: list[bytes] = []
-    size = 0
-    for model in owned_models():
-        for data in _copy_lines(model, user.pk):
-            buffer.append(data)
-            size += len(data)
-            if size >= CHUNK_BYTES:
-                yield _unescaped(buffer)
-                buffer, size = [], 0
-    if buffer:
-        yield _unescaped(buffer)
+    copied = itertools.chain.from_iterable(_copy_lines(m, user.pk) for m in owned_models())
+    for chunk in gathered(copied, CHUNK_BYTES):
+        yield _unescaped(chunk)
