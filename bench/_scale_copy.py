@@ -70,6 +70,7 @@ class Filler:
     progress: bool = True
     seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    settle_s: float = 0.0  # VACUUM (ANALYZE) and CHECKPOINT after the load
 
     def copy(
         self, model: Any, n: int, columns: dict[str, Sequence[str] | str], rebuild: bool = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bench._scale_http import OK, Caller, Make, Row, Subject, first_id, timed
+from bench._scale_http import OK, Caller, Make, Row, Subject, export_target, first_id, timed
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -198,7 +198,8 @@ def page_rows(
                 label,
                 caller.label,
                 expected=OK | {301},
-                target="first byte p99 < 200 ms, ≥ 20 MB/s" if stream else "p99 < 200 ms",
+                # the issue's rule for exports; 50 MB/s is asked of GET /api/my-data (heaviest)
+                target=export_target(20.0) if stream else "p99 < 200 ms",
             )
             on_row(timed(row, caller, shifted, n, max_seconds, stream=stream))
         if name in {"ask", "compare"}:

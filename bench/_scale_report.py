@@ -37,6 +37,8 @@ def figures(row: Row) -> dict[str, Any]:
             "ttfb_p99_ms": round(percentile(row.ttfb, 99) * 1000, 1),
             "mb_per_s_median": round(percentile(row.mbps, 50), 1),
             "mb_per_s_min": round(min(row.mbps), 1),
+            "body_mb_median": round(percentile(row.sizes, 50) / 1e6, 3),
+            "rate_judged": row.rate_judged,
         }
     met = row.met()
     found["met"] = row.extra.get("met", met)
@@ -77,7 +79,9 @@ def table(rows: list[dict[str, Any]], fill: dict[str, Any], machine: list[str]) 
             if "ttfb_p99_ms" in r:
                 details.append(
                     f"first byte p50 {r['ttfb_p50_ms']} / p99 {r['ttfb_p99_ms']} ms, "
-                    f"{r['mb_per_s_median']} MB/s (min {r['mb_per_s_min']})"
+                    f"{r['mb_per_s_median']} MB/s (min {r['mb_per_s_min']}) over "
+                    f"{r['body_mb_median']} MB"
+                    + ("" if r["rate_judged"] else " (too small to judge a rate)")
                 )
             if r.get("errors"):
                 details.append(f"statuses {r['statuses']}")
@@ -123,8 +127,10 @@ def fill_summary(filler: Any, shape: Any, seconds: float) -> dict[str, Any]:
         "typical": {"user_id": shape.typical, "interactions": typical},
         "zipf_exponent": round(shape.exponent, 3),
         "tables": tables,
+        "vacuum_analyze_checkpoint_s": filler.settle_s,
         "summary": f"{shape.users} users, {shape.interactions} interactions in {seconds:.0f} s "
-        f"(Zipf s={shape.exponent:.3f}; heaviest user {shape.heaviest}: {heavy}, "
+        f"(VACUUM ANALYZE + CHECKPOINT {filler.settle_s:.0f} s of it; "
+        f"Zipf s={shape.exponent:.3f}; heaviest user {shape.heaviest}: {heavy}, "
         f"typical user {shape.typical}: {typical})",
     }
 

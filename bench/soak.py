@@ -42,6 +42,7 @@ from pathlib import Path
 
 from bench import _soak_chaos as chaos
 from bench import _soak_report as report
+from bench._scratch import Database, Platform, prepare_model
 from bench._soak_load import Caller, Client, Recorder, generator, reader, start_threads, writer
 from bench._support import percentile
 
@@ -67,12 +68,12 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="attune-soak-"))
     print(f"soak: scratch folder {work} (platform log: platform.log)", flush=True)
     platform = None
-    db = chaos.Database(work / "db" / "pgdata")
+    db = Database(work / "db" / "pgdata")
     try:
         url = db.start()
-        model = chaos.prepare_model(work / "platform", args.model)
+        model = prepare_model(work / "platform", args.model)
         print(f"soak: model {model}", flush=True)
-        platform = chaos.Platform(work / "platform", url, health_token=secrets.token_urlsafe(16))
+        platform = Platform(work / "platform", url, health_token=secrets.token_urlsafe(16))
         platform.start(work / "platform.log")
         platform.wait_ready(timeout=600)  # migrated, workers and serving up
         people = chaos.seed(url)
@@ -92,7 +93,7 @@ def main(argv: list[str]) -> int:
 
 
 def run_load(
-    args: argparse.Namespace, platform: chaos.Platform, db: chaos.Database, people: chaos.People
+    args: argparse.Namespace, platform: Platform, db: Database, people: chaos.People
 ) -> dict:
     duration = args.minutes * 60
     rec = Recorder()

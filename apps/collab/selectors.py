@@ -22,6 +22,8 @@ from pgvector.django import CosineDistance
 
 from apps.accounts.models import User
 from apps.collab import coldstart, store
+from apps.collab import embedding_map as maps
+from apps.collab.embedding_map import MapPoint, MapPoints
 from apps.collab.models import CollabModelVersion, UserEmbedding
 from apps.feedback.selectors import (
     Cutoffs,
@@ -282,42 +284,27 @@ def starting_etas(user: User) -> dict[str, float]:
 
 
 # -- the embedding map ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MapPoint:
-    user_id: int
-    username: str
-    client_app_id: int | None
-    expert: int | None
-    x: float
-    y: float
-
-
 def embedding_map(version: CollabModelVersion | int | None = None) -> list[MapPoint]:
-    """2-D coordinates of every trained user of ``version`` (default: the active one): the first
-    two principal components of the embeddings (numpy SVD; signs fixed so the largest loading of
-    each component is positive). For the staff console only: it names users."""
+    """2-D coordinates of every trained user of ``version`` (default: the active one), ordered
+    by user id: the first two principal components of the embeddings (numpy SVD; signs fixed so
+    the largest loading of each component is positive), computed once per version and set of
+    embeddings (:mod:`apps.collab.embedding_map`). For staff only: it names users."""
     if version is None:
         version = active_version()
         if version is None:
             return []
-    version_id = version if isinstance(version, int) else version.pk
-    rows = list(
-        UserEmbedding.objects.filter(version_id=version_id)
-        .order_by("user_id")
-        .values_list("user_id", "user__username", "user__client_app_id", "expert", "vector")
-    )
-    if not rows:
-        return []
-    matrix = np.stack([np.asarray(r[4], dtype=np.float64) for r in rows])
-    centred = matrix - matrix.mean(axis=0)
-    coords = np.zeros((len(rows), 2))
-    if len(rows) > 1:
-        u, s, vt = np.linalg.svd(centred, full_matrices=False)
-        n = min(2, len(s))
-        signs = np.sign(vt[np.arange(n), np.abs(vt[:n]).argmax(axis=1)])
-        signs[signs == 0] = 1.0
-        coords[:, :n] = u[:, :n] * s[:n] * signs
-    return [
-        MapPoint(r[0], r[1], r[2], r[3], round(float(x), 6), round(float(y), 6))
-        for r, (x, y) in zip(rows, coords, strict=True)
-    ]
+    return maps.points(version)[:]
+
+
+def embedding_map_points(version: CollabModelVersion | int) -> MapPoints:
+    """The same map as a lazy list (``len()`` and slices, one query per slice): the API pages it
+    without naming the users it does not show."""
+    return maps.points(version)
+
+
+def embedding_map_sample(
+    version: CollabModelVersion | int, at_most: int
+) -> tuple[list[MapPoint], maps.Places]:
+    """Every n-th user of the map by id (at most ``at_most``) and every user's place (to find
+    one user among them): what the console draws."""
+    return maps.sample(version, at_most)

@@ -6,17 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from django.core.cache import cache
-from django.db.models import Count, Max
-
 from apps.accounts.models import User
 from apps.collab import selectors
-from apps.collab.models import CollabModelVersion, UserEmbedding
+from apps.collab.models import CollabModelVersion
 
 MAX_MAP_POINTS = 500  # drawn on a user's page; the map of 10,000 users is an even sample
-MAP_TTL = 3600
-_LOADED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -58,58 +52,19 @@ class EmbeddingMap:
     total: int
 
 
-@dataclass(frozen=True)
-class _Places:
-    """Every user's place on the map: ids in order, their (x, y) and expert (-1: none)."""
-
-    ids: np.ndarray
-    xy: np.ndarray
-    experts: np.ndarray
-
-    def of(self, user_id: int) -> tuple[float, float, int | None] | None:
-        at = int(np.searchsorted(self.ids, user_id))
-        if at == len(self.ids) or self.ids[at] != user_id:
-            return None
-        expert = int(self.experts[at])
-        return float(self.xy[at, 0]), float(self.xy[at, 1]), None if expert < 0 else expert
-
-
-def _map_of(version: CollabModelVersion) -> tuple[list[Any], _Places]:
-    """The sample and every user's place, computed once per version and set of embeddings (the
-    principal components of 10,000 embeddings are not recomputed on every page)."""
-    stamp = UserEmbedding.objects.filter(version=version).aggregate(n=Count("pk"), last=Max("pk"))
-    key = f"console:embedding-map:{version.pk}:{stamp['n']}:{stamp['last']}:{MAX_MAP_POINTS}"
-    found = _LOADED.get(key) or cache.get(key)
-    if found is None:
-        points = selectors.embedding_map(version)  # ordered by user id
-        step = max(1, -(-len(points) // MAX_MAP_POINTS))
-        places = _Places(
-            np.array([p.user_id for p in points], dtype=np.int64),
-            np.array([(p.x, p.y) for p in points], dtype=np.float64).reshape(-1, 2),
-            np.array([-1 if p.expert is None else p.expert for p in points], dtype=np.int32),
-        )
-        found = (points[::step], places)
-        cache.set(key, found, MAP_TTL)
-    if key not in _LOADED:  # this process keeps the latest map (~300 KB at 10,000 users)
-        _LOADED.clear()
-        _LOADED[key] = found
-    return found
-
-
 def embedding_map(highlight: User | None = None) -> EmbeddingMap:
+    """The active version's map as the user page draws it: the shared, cached computation of
+    :mod:`apps.collab.embedding_map` sampled to ``MAX_MAP_POINTS``, plus the highlighted user."""
     version = selectors.active_version()
     if version is None:
         return EmbeddingMap([], 0)
-    sample, places = _map_of(version)
-    place = places.of(highlight.pk) if highlight is not None else None
-    if place is None:
-        return EmbeddingMap(sample, len(places.ids))
-    x, y, expert = place
-    points = [p for p in sample if p.user_id != highlight.pk]
-    points.append(
-        selectors.MapPoint(highlight.pk, highlight.username, highlight.client_app_id, expert, x, y)
-    )
-    return EmbeddingMap(points, len(places.ids))
+    sample, places = selectors.embedding_map_sample(version, MAX_MAP_POINTS)
+    mine = places.point_of(highlight) if highlight is not None else None
+    if mine is None:
+        return EmbeddingMap(sample, len(places))
+    points = [p for p in sample if p.user_id != mine.user_id]
+    points.append(mine)
+    return EmbeddingMap(points, len(places))
 
 
 def runs(limit: int = 20) -> list[Any]:

@@ -11,23 +11,28 @@ database triggers keep current, and every per-user read is bounded (a page, a li
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
     BooleanField,
+    Count,
     ExpressionWrapper,
     F,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Coalesce
 
 from apps.accounts.models import User
 from apps.adapters.models import AdapterVersion, FitJob
@@ -35,10 +40,12 @@ from apps.console.models import EditRound, UserCounters
 from apps.feedback.models import Edit, Interaction, Rating
 from apps.memory.models import MemoryEntry
 
+logger = logging.getLogger(__name__)
 COUNTERS = [
     "n_interactions", "n_ratings", "n_edits", "n_comparisons", "n_memory", "n_adapters", "n_rounds"
 ]  # fmt: skip
 MAX_ROUNDS = 500
+EDITS_SHOWN = 5  # per text on a user's page, the newest; all of them are in the data export
 USERS_PAGE = 50
 REFRESH_EVERY = 30  # seconds: the beat schedule's refresh of the overall edit-cost series
 OVERALL_TTL = 2 * REFRESH_EVERY  # … a page asks for a refresh itself when it is this old
@@ -95,17 +102,65 @@ def memory_entries(user: User, limit: int = 200) -> list[MemoryEntry]:
     return list(rows.annotate(embedded=embedded)[:limit])
 
 
-def interactions_with_edits(user: User, limit: int = 30) -> list[Interaction]:
-    """The user's latest interactions, each with its edits (newest first) and rating."""
-    return list(
+@dataclass(frozen=True)
+class ShownEdit:
+    """What a user's page shows of an edit: its word diff, not the two texts."""
+
+    pk: int
+    interaction_id: int
+    distance: int
+    diff: list
+    created_at: datetime
+
+
+_NEWEST_EDITS = f"""
+SELECT id, interaction_id, distance, diff, created_at FROM (
+    SELECT id, interaction_id, distance, diff, created_at, ROW_NUMBER() OVER (
+        PARTITION BY interaction_id ORDER BY created_at DESC, id DESC) AS newest
+    FROM {Edit._meta.db_table} WHERE interaction_id = ANY(%(ids)s)
+) AS edits WHERE newest <= %(shown)s ORDER BY interaction_id, newest
+"""
+
+
+def interactions_with_edits(
+    user: User, limit: int = 30, edits_shown: int = EDITS_SHOWN
+) -> list[Interaction]:
+    """The user's latest interactions, each with its ``ratings``, its newest ``edits_shown``
+    edits (``shown_edits``, newest first) and ``n_edits``, how many it has: a text saved over
+    and over keeps every edit, and the page stays bounded all the same.
+
+    Three queries, the edits read as plain rows (a window per text): Django's sliced prefetch
+    cost more Python than the rows themselves on a heavy editor's page."""
+    n_edits = (
+        Edit.objects.filter(interaction=OuterRef("pk"))
+        .order_by()
+        .values("interaction")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    found = list(
         Interaction.objects.filter(user=user)
         .defer(*_HEAVY)
-        .prefetch_related(
-            Prefetch("edits", queryset=Edit.objects.order_by("-created_at", "-id")),
-            Prefetch("ratings", queryset=Rating.objects.all()),
-        )
+        .annotate(n_edits=Coalesce(Subquery(n_edits), 0))
         .order_by("-created_at", "-id")[:limit]
     )
+    ids = [i.pk for i in found]
+    edits: dict[int, list[ShownEdit]] = defaultdict(list)
+    ratings: dict[int, list[Rating]] = defaultdict(list)
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_NEWEST_EDITS, {"ids": ids, "shown": edits_shown})
+            for pk, interaction_id, distance, diff, created_at in cursor.fetchall():
+                diff = json.loads(diff) if isinstance(diff, str) else diff  # Django reads text
+                edits[interaction_id].append(
+                    ShownEdit(pk, interaction_id, distance, diff, created_at)
+                )
+        for rating in Rating.objects.filter(interaction_id__in=ids).order_by("-created_at", "-id"):
+            ratings[rating.interaction_id].append(rating)
+    for interaction in found:
+        interaction.shown_edits = edits.get(interaction.pk, [])
+        interaction.shown_ratings = ratings.get(interaction.pk, [])
+    return found
 
 
 def adapter_versions(user: User, limit: int = 50) -> list[AdapterVersion]:
@@ -113,14 +168,24 @@ def adapter_versions(user: User, limit: int = 50) -> list[AdapterVersion]:
     return list(AdapterVersion.objects.filter(user=user).select_related("fit_job")[:limit])
 
 
+_OPEN = [FitJob.Status.QUEUED, FitJob.Status.RUNNING]
+# What the jobs tables and their live refresh show of a job (not its cutoffs, worker, task id).
+_JOB_SHOWN = [
+    "user_id", "user__username", "kind", "trigger", "status", "dimension", "progress", "loss",
+    "attempts", "error", "created_at", "finished_at",
+]  # fmt: skip
+
+
 def fit_jobs(user: User | None = None, limit: int = 50) -> list[FitJob]:
-    """Open jobs first, then the most recent ones."""
-    jobs = FitJob.objects.select_related("user")
+    """Open jobs first, then the most recent ones: at most ``limit`` rows read (the finished
+    ones only to fill what the open ones leave), with only the fields the tables show."""
+    jobs = FitJob.objects.select_related("user").only(*_JOB_SHOWN)
     if user is not None:
         jobs = jobs.filter(user=user)
-    open_first = jobs.filter(status__in=[FitJob.Status.QUEUED, FitJob.Status.RUNNING])
-    recent = jobs.exclude(status__in=[FitJob.Status.QUEUED, FitJob.Status.RUNNING])
-    return [*open_first.order_by("-id")[:limit], *recent.order_by("-id")[:limit]][:limit]
+    found = list(jobs.filter(status__in=_OPEN).order_by("-id")[:limit])
+    if len(found) < limit:
+        found += jobs.exclude(status__in=_OPEN).order_by("-id")[: limit - len(found)]
+    return found
 
 
 def job_state(job: FitJob) -> dict[str, object]:
@@ -178,23 +243,56 @@ def mean_cost_per_round(max_rounds: int = MAX_ROUNDS, *, fresh: bool = False) ->
     last computed series, which the beat schedule refreshes every ``REFRESH_EVERY`` seconds; a
     page sends the refresh itself when the series is ``OVERALL_TTL`` old (no beat), and computes
     it when there is none or it is ``STALE_AFTER`` old (no worker either)."""
+    return mean_cost_per_round_stamped(max_rounds, fresh=fresh)[1]
+
+
+def mean_cost_per_round_stamped(
+    max_rounds: int = MAX_ROUNDS, *, fresh: bool = False
+) -> tuple[float, list[RoundCost]]:
+    """:func:`mean_cost_per_round` with when it was computed (what a drawing of it is keyed
+    by)."""
     key = f"console:mean-cost-per-round:{max_rounds}"
     found = None if fresh else cache.get(key)
     age = time.time() - found[0] if found is not None else None
     if age is None or age > STALE_AFTER:
-        return refresh_mean_cost_per_round(max_rounds)
+        return _refresh(max_rounds)
     if age > OVERALL_TTL and cache.add(f"{key}:refreshing", 1, OVERALL_TTL):
-        from apps.console.tasks import refresh_cost_per_round
+        _ask_for_refresh(max_rounds)
+    return found
 
+
+def _ask_for_refresh(max_rounds: int) -> None:
+    """Send the refresh task without holding the page that noticed: a process's first send
+    opens the broker connection (~100 ms, a page's whole budget). In eager mode (no broker)
+    the task runs here, as eager mode means."""
+    from apps.console.tasks import refresh_cost_per_round
+
+    if refresh_cost_per_round.app.conf.task_always_eager:
         refresh_cost_per_round.delay(max_rounds)
-    return found[1]
+        return
+    threading.Thread(
+        target=_send_refresh, args=(max_rounds,), name="console-refresh", daemon=True
+    ).start()
+
+
+def _send_refresh(max_rounds: int) -> None:
+    from apps.console.tasks import refresh_cost_per_round
+
+    try:
+        refresh_cost_per_round.delay(max_rounds)
+    except Exception:  # the broker is down: a page asks again once the mark expires
+        logger.warning("console: could not send the edit-cost refresh", exc_info=True)
 
 
 def refresh_mean_cost_per_round(max_rounds: int = MAX_ROUNDS) -> list[RoundCost]:
     """Compute the overall series and keep it for :func:`mean_cost_per_round`."""
-    rounds = _mean_cost_per_round(max_rounds)
-    cache.set(f"console:mean-cost-per-round:{max_rounds}", (time.time(), rounds), KEPT_FOR)
-    return rounds
+    return _refresh(max_rounds)[1]
+
+
+def _refresh(max_rounds: int) -> tuple[float, list[RoundCost]]:
+    found = (time.time(), _mean_cost_per_round(max_rounds))
+    cache.set(f"console:mean-cost-per-round:{max_rounds}", found, KEPT_FOR)
+    return found
 
 
 def cost_per_round(user_ids: list[int], max_rounds: int = MAX_ROUNDS) -> dict[int, list[RoundCost]]:
@@ -212,9 +310,9 @@ def cost_per_round(user_ids: list[int], max_rounds: int = MAX_ROUNDS) -> dict[in
 
 def busiest_editors(n: int = 8) -> list[User]:
     """The users with the most edited interactions (their lines are drawn on the overall plot);
-    ``rounds`` is how many each has."""
+    ``rounds`` is how many each has, ``edits`` how many edits (a changed line changes either)."""
     return list(
         User.objects.filter(counters__n_rounds__gt=0)
-        .annotate(rounds=F("counters__n_rounds"))
+        .annotate(rounds=F("counters__n_rounds"), edits=F("counters__n_edits"))
         .order_by("-rounds", "pk")[:n]
     )

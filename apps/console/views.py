@@ -10,14 +10,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.models import User
 from apps.adapters import services as adapters
 from apps.adapters.models import AdapterVersion, FitJob
 from apps.audit import selectors as audit_log
 from apps.audit import services as audit
 from apps.audit.models import AuditEntry
-from apps.console import collab, plots, selectors
+from apps.console import collab, figures, selectors
 from apps.console.permissions import staff_required
+from apps.generation.selectors import arbitration_of, layer_states
 from apps.personas.selectors import persona_of
 from core.errors import Conflict, NotEnoughData
 
@@ -40,38 +40,6 @@ def _user(pk: int):
     return found
 
 
-def _user_cost_plot(user_id: int) -> object:
-    rounds = selectors.cost_per_round([user_id]).get(user_id, [])
-    running, total = [], 0.0
-    for index, r in enumerate(rounds, start=1):
-        total += r.cost
-        running.append((r.round, total / index))
-    return plots.line_chart(
-        [
-            plots.Series("edit cost", [(r.round, r.cost) for r in rounds], dots=True),
-            plots.Series("running mean", running, color="#111827", width=2.5),
-        ],
-        title="Edit cost per round",
-        x_label="round (edited interaction, in order)",
-        y_label="words changed",
-    )
-
-
-def _embedding_plot(person: User) -> object:
-    found = collab.embedding_map(highlight=person)
-    shown = f"; {len(found.points):,} of {found.total:,} users shown"
-    shown = shown if found.total > len(found.points) else ""
-    return plots.scatter_chart(
-        [
-            plots.Point(
-                p.x, p.y, f"{p.username} (expert {p.expert})", p.user_id == person.pk, p.expert
-            )
-            for p in found.points
-        ],
-        title=f"User embeddings (CoPL, 2 principal components; colour: expert{shown})",
-    )
-
-
 @staff_required
 @require_GET
 def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -79,14 +47,14 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "person": person,
         "persona": persona_of(person),
+        "layers": layer_states(person),
+        "arbitration": arbitration_of(person),
         "entries": selectors.memory_entries(person, limit=MEMORY_SHOWN),
         "interactions": selectors.interactions_with_edits(person),
         "versions": selectors.adapter_versions(person),
         "jobs": selectors.fit_jobs(person, limit=10),
-        "cost_plot": _user_cost_plot(person.pk),
-        "similar": collab.similar_users(person),
-        "embedding": collab.embedding(person),
-        "embedding_plot": _embedding_plot(person),
+        "cost_plot": figures.user_cost_plot(person),
+        **figures.collab_figures(person),
     }
     return render(request, "console/user.html", context)
 
@@ -218,19 +186,8 @@ def jobs_json(request: HttpRequest) -> JsonResponse:
 @staff_required
 @require_GET
 def plots_page(request: HttpRequest) -> HttpResponse:
-    overall = selectors.mean_cost_per_round()
+    computed_at, overall = selectors.mean_cost_per_round_stamped()
     editors = selectors.busiest_editors()
-    per_user = selectors.cost_per_round([u.pk for u in editors])
-    series = [
-        plots.Series(u.username, [(r.round, r.cost) for r in per_user.get(u.pk, [])], width=1)
-        for u in editors
-    ]
-    mean = plots.Series("mean over users", [(r.round, r.cost) for r in overall], "#111827", 3)
-    chart = plots.line_chart(
-        [mean, *series],
-        title="Edit cost per round, overall and per user",
-        x_label="round (each user's n-th edited interaction)",
-        y_label="words changed",
-    )
+    chart = figures.overall_chart(computed_at, overall, editors)
     context = {"chart": chart, "overall": overall[:50], "editors": editors}
     return render(request, "console/plots.html", context)

@@ -14,16 +14,14 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from pgvector.django import VectorField
 
 from apps.accounts.models import User
-from apps.common.streaming import gathered
+from apps.common.streaming import copied_lines, jsonl_chunks
 from apps.privacy.relations import owned_models
 
 __all__ = ["ACCOUNT_FIELDS", "owned_models", "user_data_jsonl"]
@@ -100,31 +98,10 @@ def _line_sql(model: type[models.Model]) -> tuple[str, list[str]]:
     return sql, pieces
 
 
-def _copy_lines(model: type[models.Model], user_id: int) -> Iterator[bytes]:
-    """The user's rows of ``model`` as JSON lines, straight from ``COPY … TO STDOUT``, each piece
-    whole lines, as COPY's text format writes them: every backslash doubled (the only character
-    of a JSON line it escapes, JSON having no raw control characters); see :func:`_unescaped`."""
+def _copied(model: type[models.Model], user_id: int) -> Iterator[bytes]:
+    """The user's rows of ``model`` as JSON lines, straight from ``COPY … TO STDOUT``."""
     sql, pieces = _line_sql(model)
-    copy_sql = f"COPY ({sql}) TO STDOUT"
-    with (
-        connection.cursor() as cursor,
-        _counted(cursor, copy_sql),
-        cursor.cursor.copy(copy_sql, [*pieces, user_id]) as copy,
-    ):
-        for data in copy:
-            yield bytes(data)
-
-
-def _unescaped(copied: bytes) -> bytes:
-    """Whole lines from COPY with each doubled backslash halved back."""
-    return copied.replace(b"\\\\", b"\\")
-
-
-def _counted(cursor: CursorWrapper, sql: str) -> AbstractContextManager[None]:
-    """Where Django logs queries (DEBUG, tests), the COPY is logged and counted like the rest."""
-    if isinstance(cursor, CursorDebugWrapper):
-        return cursor.debug_sql(sql)
-    return nullcontext()
+    return copied_lines(sql, [*pieces, user_id])
 
 
 def _account_line(user: User) -> bytes:
@@ -140,6 +117,5 @@ def user_data_jsonl(user: User) -> Iterator[bytes]:
     out. Chunks of about :data:`CHUNK_BYTES`, the account line alone first (a fast first byte).
     """
     yield _account_line(user)
-    copied = itertools.chain.from_iterable(_copy_lines(m, user.pk) for m in owned_models())
-    for chunk in gathered(copied, CHUNK_BYTES):
-        yield _unescaped(chunk)
+    copied = itertools.chain.from_iterable(_copied(m, user.pk) for m in owned_models())
+    yield from jsonl_chunks(copied, CHUNK_BYTES)

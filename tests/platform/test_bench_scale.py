@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench._scale_fill import plan, zipf_counts
+from bench._scale_http import Row
 from bench._scale_pages import url_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,18 @@ def test_zipf_counts_add_up_with_the_heaviest_on_top():
     assert not shape.end_users[shape.heaviest - 1]
     with pytest.raises(ValueError):
         zipf_counts(10, 5, 1)
+
+
+def test_an_export_rate_is_judged_only_on_a_body_big_enough_to_have_one():
+    row = Row("export", "GET /api/my-data", "heaviest", min_mb_s=50.0)
+    row.latencies, row.ttfb, row.mbps, row.sizes = [0.1], [0.05], [1.0], [5_000]
+    assert row.met() is True  # 5 KB: a round trip, not a rate
+    row.sizes = [5_000_000]
+    assert row.met() is False  # 5 MB at 1 MB/s
+    row.mbps = [60.0]
+    assert row.met() is True
+    row.ttfb = [0.3]
+    assert row.met() is False  # the first byte came too late
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, pagination, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +29,35 @@ NOT_ENOUGH = error(
 NOT_ACTIVATABLE = error(
     "The version cannot be activated (not trained, or its files are gone).", **ex.NOT_ACTIVATABLE
 )
+
+
+class MapPagination(pagination.LimitOffsetPagination):
+    """The map's pages: larger than other lists' (a client draws thousands of points), ordered
+    by user id; a limit over the maximum is served as the maximum, as elsewhere."""
+
+    default_limit = 1000
+    max_limit = 10_000
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["description"] = (
+                    f"Points per page (default {self.default_limit:,}, at most "
+                    f"{self.max_limit:,}: a larger limit is served as {self.max_limit:,})."
+                )
+                parameter["schema"] = {"type": "integer", "default": self.default_limit}
+            elif parameter["name"] == self.offset_query_param:
+                parameter["description"] = "Points to skip, in user-id order (default 0)."
+        return parameters
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        found = super().get_paginated_response_schema(schema)
+        found["properties"]["count"]["example"] = 10000
+        found["properties"]["count"]["description"] = "Trained users in this version."
+        found["properties"]["next"]["example"] = ex.MAP_NEXT
+        found["properties"]["previous"]["example"] = None
+        return found
 
 
 @extend_schema(tags=["collab"])
@@ -69,13 +98,23 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.VersionSerializer(run).data)
 
     @extend_schema(
-        responses={200: s.MapPointSerializer(many=True), 403: STAFF_ONLY, 404: NOT_FOUND}
+        responses={200: s.MapPointSerializer(many=True), 403: STAFF_ONLY, 404: NOT_FOUND},
+        examples=ex.MAP_POINT,
     )
-    @action(detail=True, methods=["get"], url_path="map", pagination_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="map",
+        pagination_class=MapPagination,
+        filter_backends=[],  # the versions' status filter is not the map's
+    )
     def embedding_map(self, request: Request, pk: str | None = None) -> Response:
-        """Every trained user of this version in 2-D (the first two principal components)."""
-        points = selectors.embedding_map(self.get_object())
-        return Response(s.MapPointSerializer([p.__dict__ for p in points], many=True).data)
+        """Every trained user of this version in 2-D (the first two principal components),
+        ordered by user id, a page at a time (``limit`` default 1,000, at most 10,000). The
+        map is computed once per version and set of embeddings, so pages are cheap."""
+        points = selectors.embedding_map_points(self.get_object())
+        page = self.paginate_queryset(points)
+        return self.get_paginated_response(s.MapPointSerializer(page, many=True).data)
 
 
 @extend_schema(tags=["collab"])

@@ -24,8 +24,8 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEntry
 from apps.common.api import validated
 from apps.common.schema import error, example
-from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer, jsonl_response
-from apps.feedback import selectors
+from apps.common.streaming import JSONL_MEDIA_TYPE, JSONLinesRenderer, jsonl_attachment
+from apps.feedback import trl_export
 from apps.feedback.api import examples as ex
 from apps.feedback.api import filters
 from apps.feedback.models import Comparison, Edit, Rating
@@ -115,7 +115,7 @@ class DPOExportView(_ExportView):
         if errors:
             raise serializers.ValidationError(errors)
         self.audit_staff_export()
-        return jsonl_response(selectors.dpo_rows(edits, comparisons), self.filename())
+        return jsonl_attachment(trl_export.dpo_jsonl(edits, comparisons), self.filename())
 
 
 class KTOExportView(_ExportView):
@@ -133,4 +133,4 @@ class KTOExportView(_ExportView):
         if errors:
             raise serializers.ValidationError(errors)
         self.audit_staff_export()
-        return jsonl_response(selectors.kto_rows(ratings), self.filename())
+        return jsonl_attachment(trl_export.kto_jsonl(ratings), self.filename())

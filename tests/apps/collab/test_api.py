@@ -168,7 +168,7 @@ def test_own_embeddings_are_listed_and_others_answer_404(client_for, user, other
     assert client.get(f"/api/collab/embeddings/{theirs.pk}").status_code == 404
     assert client.get("/api/collab/embeddings/abc").status_code == 404
     assert len(client_for(staff_user).get("/api/collab/embeddings").json()["results"]) == 2
-    points = client_for(staff_user).get(f"/api/collab/versions/{run.pk}/map").json()
+    points = client_for(staff_user).get(f"/api/collab/versions/{run.pk}/map").json()["results"]
     assert {p["user_id"] for p in points} == {user.pk, other_user.pk}
 
 
