@@ -16,8 +16,10 @@ O(entries): rows are appended to a per-user buffer that is never rewritten (so a
 stays valid for the threads still ranking with it) and replaced or deleted rows are only masked
 out, until a quarter of the rows are dead and the live ones are compacted. A copy older than the
 log (or after a bulk change) loads the user's memory again (in binary, one query). Entries still
-waiting for their embedding are not retrievable, exactly as in the database. The cache is an LRU
-bounded by ``ATTUNE_MEMORY_CACHE_BYTES``.
+waiting for their embedding are not retrievable, exactly as in the database, nor are entries
+a newer one replaced (superseded): replacing or restoring one is an update, so the copy masks it
+out or reads it back like any other change. The cache is an LRU bounded by
+``ATTUNE_MEMORY_CACHE_BYTES``.
 """
 
 from __future__ import annotations
@@ -36,14 +38,16 @@ from apps.memory.models import MemoryChange, MemoryEntry
 
 _TABLE = MemoryEntry._meta.db_table
 _STAMP = "SELECT version, logged_from FROM memory_memorystamp WHERE user_id = %s"
+# Retrievable rows (``models.RETRIEVABLE``): ``embedding_bits IS NOT NULL`` is ``embedding IS
+# NOT NULL`` (generated from it) and, with ``superseded_by_id IS NULL`` (not replaced), is the
+# condition of the partial covering index, which answers the id list alone.
+_RETRIEVABLE = "e.embedding_bits IS NOT NULL AND e.superseded_by_id IS NULL"
 # One aggregate node: the four arrays see the rows in the same order (no sort needed).
-# ``embedding_bits IS NOT NULL`` is ``embedding IS NOT NULL`` (generated from it), and lets the
-# partial covering index answer the id list alone.
 _AGGREGATES = """array_agg(e.id), array_agg(e.origin = %(own)s), array_agg(e.preference),
        string_agg(vector_send(e.embedding), ''::bytea)"""
 _ENTRIES = f"""
 SELECT {_AGGREGATES}
-FROM {_TABLE} e WHERE e.user_id = %(user_id)s AND e.embedding_bits IS NOT NULL
+FROM {_TABLE} e WHERE e.user_id = %(user_id)s AND {_RETRIEVABLE}
 """
 # The entries changed after version ``since`` (from the log), and those of them that are
 # retrievable now; ``logged_from`` in the same snapshot says whether the log still reaches back.
@@ -55,7 +59,7 @@ WITH changed AS (
 SELECT (SELECT logged_from FROM memory_memorystamp WHERE user_id = %(user_id)s),
        (SELECT array_agg(entry_id) FROM changed), {_AGGREGATES}
 FROM {_TABLE} e
-WHERE e.user_id = %(user_id)s AND e.embedding_bits IS NOT NULL
+WHERE e.user_id = %(user_id)s AND {_RETRIEVABLE}
   AND e.id IN (SELECT entry_id FROM changed)
 """
 # vector_send: int16 dimension, int16 unused, then the values as big-endian float4

@@ -7,6 +7,14 @@ preference the *user wrote* is **in charge** when its context is within ``thresh
 (nearest first), then every other entry nearest first (newer first on ties); the first ``k`` are
 used. Aggregation keeps that precedence: the user's own phrase decides what it names and the other
 entries fill in the rest (the most represented of their attributes).
+
+Superseding. People change their taste: an entry stored for a context replaces (supersedes) the
+user's older *active* entries that are among its ``k`` nearest contexts, within ``cutoff``
+(``ATTUNE_MEMORY_SUPERSEDE_DISTANCE``), and **contradict** it: some style attribute both phrases
+name has different values (a phrase the parser cannot read contradicts nothing). Learned entries
+(inferred, used) never replace one the user wrote; one the user wrote replaces any. Replaced
+entries are kept and restorable, but no longer retrieved, so the newer taste is not outvoted by
+the older entries for similar contexts.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from apps.memory.inference import Candidate, InferenceBackend, InferenceError, Usage
+from core.world.preferences import parse_preference
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +88,74 @@ def condition(ranked: list[Neighbor], threshold: float, backend: InferenceBacken
     if not ranked:
         return Conditioning("")
     try:
+        age = {entry_id: place for place, entry_id in enumerate(sorted(n.entry_id for n in ranked))}
         answer = backend.aggregate(
-            [Candidate(n.preference, n.in_charge(threshold)) for n in ranked]
+            [Candidate(n.preference, n.in_charge(threshold), age[n.entry_id]) for n in ranked]
         )
     except InferenceError as err:
         log.warning("memory aggregation failed (%s): %s; first entry used", err.reason, err)
         return fallback(ranked, err.reason)
     return Conditioning(answer.preference, tuple(n.entry_id for n in ranked), answer.usage)
+
+
+def contradicts(first: str, second: str) -> bool:
+    """Whether two preference phrases give some attribute they both name different values
+    ("bullet points, brief" and "prose": yes; "brief" and "prose": no)."""
+    a, b = parse_preference(first).style, parse_preference(second).style
+    return any(a[name] != value for name, value in b.items() if name in a)
+
+
+def may_supersede(newer_by_user: bool, older_by_user: bool) -> bool:
+    """Whether a newer entry may replace an older one: a learned entry never replaces the user's
+    own words; the user's own replace anything."""
+    return newer_by_user or not older_by_user
+
+
+@dataclass(frozen=True)
+class Rival:
+    """An active entry near the context of an entry being placed (one of its neighbors).
+
+    ``newer``: stored after the entry being placed (its embedding came later), so it is the newer
+    word and may replace that entry instead."""
+
+    entry_id: int
+    preference: str
+    distance: float
+    written_by_user: bool
+    newer: bool = False
+
+
+@dataclass(frozen=True)
+class Superseding:
+    """What placing an entry changes: the older entries it replaces, or (``superseded_by``) the
+    newer entry that replaces it (then it replaces nothing)."""
+
+    supersedes: tuple[int, ...] = ()
+    superseded_by: int | None = None
+
+
+def superseding(
+    preference: str, written_by_user: bool, rivals: Iterable[Rival], k: int, cutoff: float
+) -> Superseding:
+    """Which of an entry's active neighbors it replaces (see the module docstring).
+
+    Only the ``k`` nearest ``rivals`` within ``cutoff`` count. A newer contradicting one that may
+    replace the entry (the newest of them) does so; else the entry replaces every older
+    contradicting one it may replace.
+    """
+    near = sorted(rivals, key=lambda r: (r.distance, -r.entry_id))[:k]
+    against = [r for r in near if r.distance <= cutoff and contradicts(preference, r.preference)]
+    newer = [
+        r.entry_id for r in against if r.newer and may_supersede(r.written_by_user, written_by_user)
+    ]
+    if newer:
+        return Superseding(superseded_by=max(newer))
+    return Superseding(
+        supersedes=tuple(
+            sorted(
+                r.entry_id
+                for r in against
+                if not r.newer and may_supersede(written_by_user, r.written_by_user)
+            )
+        )
+    )

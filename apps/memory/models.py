@@ -12,6 +12,10 @@ instead: a covering B-tree index on ``(user) INCLUDE (id, embedding_bits)``, the
 embedding, gives Hamming candidates that exact cosine distance ranks. An HNSW index is
 deliberately absent: with it the planner answers a per-user query from the global graph and can
 return fewer than k rows.
+
+Superseding: a newer entry that contradicts older ones for similar contexts replaces them
+(``superseded_by``, see ``apps.memory.cipher.superseding``). A replaced entry stays, shown and
+restorable, but is never retrieved: the retrieval indexes hold active entries only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ def _binary_quantized() -> Cast:
         models.Func("embedding", function="binary_quantize"),
         BitField(length=EMBEDDING_DIMENSIONS),
     )
+
+
+RETRIEVABLE = models.Q(embedding_bits__isnull=False, superseded_by__isnull=True)
+"""Entries retrieval ranks: embedded and not replaced by a newer one (the indexes' condition)."""
 
 
 class MemoryEntry(OwnedModel, EmbeddedModel):
@@ -55,6 +63,18 @@ class MemoryEntry(OwnedModel, EmbeddedModel):
         related_name="memory_entries",
         help_text="The edit it was learned from (none when the user wrote it).",
     )
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,  # forgetting the newer entry brings the older ones back
+        db_index=False,  # the partial index below (only replaced entries are in it)
+        related_name="supersedes",
+        help_text="The newer entry that replaced this one for similar contexts (none: active).",
+    )
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was replaced (none: active)."
+    )
     embedding_bits = models.GeneratedField(
         expression=_binary_quantized(),
         output_field=BitField(length=EMBEDDING_DIMENSIONS),
@@ -72,18 +92,25 @@ class MemoryEntry(OwnedModel, EmbeddedModel):
             models.UniqueConstraint(fields=["edit"], name="mem_one_entry_per_edit"),
         ]
         indexes = [
-            # Partial on embedded rows: the retrieval scan needs no filter step (~13% faster).
+            # Partial on retrievable rows (embedded, not replaced): the retrieval scan needs no
+            # filter step (~13% faster).
             models.Index(
-                name="mem_entry_user_bits",
+                name="mem_entry_user_active",
                 fields=["user"],
                 include=["id", "embedding_bits"],
-                condition=models.Q(embedding_bits__isnull=False),
+                condition=RETRIEVABLE,
             ),
             models.Index(
-                name="mem_entry_user_written",
+                name="mem_entry_user_written_active",
                 fields=["user"],
                 include=["id", "embedding_bits"],
-                condition=models.Q(origin="user", embedding_bits__isnull=False),
+                condition=models.Q(origin="user") & RETRIEVABLE,
+            ),
+            # What a deleted entry replaced (SET NULL, and restored with it): few rows.
+            models.Index(
+                name="mem_entry_superseded_by",
+                fields=["superseded_by"],
+                condition=models.Q(superseded_by__isnull=False),
             ),
             models.Index(name="mem_entry_user_time", fields=["user", "-created_at"]),
             models.Index(
@@ -95,6 +122,11 @@ class MemoryEntry(OwnedModel, EmbeddedModel):
 
     def embedding_text(self) -> str:
         return self.context_text
+
+    @property
+    def superseded(self) -> bool:
+        """Whether a newer entry replaced this one (it is kept, but not retrieved)."""
+        return self.superseded_by_id is not None
 
     def __str__(self) -> str:
         return f"Memory entry {self.pk} of {self.user_id}: {self.preference[:40]}"

@@ -23,23 +23,25 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.memory.cache import memory_cache
-from apps.memory.cipher import Conditioning, Neighbor, condition, fallback, rank
+from apps.memory.cipher import Conditioning, Neighbor, Rival, condition, fallback, rank
 from apps.memory.inference import InferenceBackend, InferenceError, backend_from_settings
 from apps.memory.models import MemoryEntry, PendingInference
 
 _TABLE = MemoryEntry._meta.db_table
-# Candidates: the user's entries nearest by Hamming distance of the binary-quantized embeddings
-# (an index-only scan of mem_entry_user_bits), plus the k nearest of those they wrote
-# (mem_entry_user_written); then exact cosine distance on the full vectors, in the precedence
-# order of apps.memory.cipher.
+# Active (retrievable) entries: embedded, not replaced; the partial indexes' condition.
+ACTIVE = "embedding_bits IS NOT NULL AND superseded_by_id IS NULL"
+# Candidates: the user's active entries nearest by Hamming distance of the binary-quantized
+# embeddings (an index-only scan of mem_entry_user_active), plus the k nearest of those they
+# wrote (mem_entry_user_written_active); then exact cosine distance on the full vectors, in the
+# precedence order of apps.memory.cipher.
 _NEAREST = f"""
 WITH candidates AS (
     (SELECT id FROM {_TABLE}
-     WHERE user_id = %(user_id)s AND embedding_bits IS NOT NULL
+     WHERE user_id = %(user_id)s AND {ACTIVE}
      ORDER BY embedding_bits <~> binary_quantize(%(query)s::vector) LIMIT %(candidates)s)
     UNION
     (SELECT id FROM {_TABLE}
-     WHERE user_id = %(user_id)s AND origin = %(user_origin)s AND embedding_bits IS NOT NULL
+     WHERE user_id = %(user_id)s AND origin = %(user_origin)s AND {ACTIVE}
      ORDER BY embedding_bits <~> binary_quantize(%(query)s::vector) LIMIT %(k)s)
 ), scored AS (
     SELECT e.id, e.preference, e.origin = %(user_origin)s AS own,
@@ -49,6 +51,23 @@ WITH candidates AS (
 SELECT id, preference, distance, own FROM scored
 ORDER BY (own AND distance <= %(threshold)s) DESC, distance, id DESC
 LIMIT %(k)s
+"""
+
+
+# The k active entries of the entry's user nearest to its context, other than itself (the same
+# Hamming candidates, then exact cosine distance), for superseding (apps.memory.cipher).
+_RIVALS = f"""
+WITH placed AS (
+    SELECT user_id, embedding, embedding_bits FROM {_TABLE}
+    WHERE id = %(id)s AND embedding IS NOT NULL
+), candidates AS (
+    SELECT id FROM {_TABLE}
+    WHERE user_id = (SELECT user_id FROM placed) AND {ACTIVE} AND id <> %(id)s
+    ORDER BY embedding_bits <~> (SELECT embedding_bits FROM placed) LIMIT %(candidates)s
+)
+SELECT e.id, e.preference, e.origin = %(user_origin)s, e.embedding <=> p.embedding AS distance
+FROM {_TABLE} e JOIN candidates USING (id), placed p
+ORDER BY distance, e.id DESC LIMIT %(k)s
 """
 
 
@@ -110,6 +129,26 @@ def nearest_in_database(
         cursor.execute(_NEAREST, params)
         rows = cursor.fetchall()
     return [Neighbor(pk, text, float(distance), bool(own)) for pk, text, distance, own in rows]
+
+
+def rivals_of(entry: MemoryEntry, k: int | None = None) -> list[Rival]:
+    """The ``k`` (``ATTUNE_MEMORY_TOP_K``) active entries of the entry's user nearest to its
+    context, nearest first, each marked ``newer`` when stored after it; none while the entry has
+    no embedding. Reads the stored vector (so call it after the entry is saved), in PostgreSQL:
+    it runs once per stored entry, where loading the user's memory into a copy would not pay."""
+    params = {
+        "id": entry.pk,
+        "user_origin": MemoryEntry.Origin.USER,
+        "k": k or settings.ATTUNE_MEMORY_TOP_K,
+        "candidates": max(settings.ATTUNE_MEMORY_CANDIDATES, k or settings.ATTUNE_MEMORY_TOP_K),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RIVALS, params)
+        rows = cursor.fetchall()
+    return [
+        Rival(pk, text, float(distance), bool(own), newer=pk > entry.pk)
+        for pk, text, own, distance in rows
+    ]
 
 
 def preference_for(

@@ -13,11 +13,17 @@ backend answers again.
 
 An entry's context embedding is the interaction's prompt embedding, copied when the worker has
 already computed it, else computed the same way (``apps.common.embeddings``) after commit.
+
+Superseding (the rule: ``apps.memory.cipher.superseding``): once an entry has its embedding (on
+insert when it was copied, else when the embedding task stores it) it replaces the contradicting
+older entries near its context, in the same transaction, with one UPDATE. :func:`restore` brings a
+replaced entry back; forgetting an entry brings back those it replaced.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,8 +34,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.common.embeddings import schedule_embedding
 from apps.feedback.models import Edit, Interaction
+from apps.memory.cipher import Superseding, superseding
 from apps.memory.inference import InferenceBackend, InferenceError, backend_from_settings, clip
 from apps.memory.models import MemoryEntry, PendingInference
+from apps.memory.selectors import rivals_of
 from core.errors import InvalidValue, ReferenceNotFound
 
 log = logging.getLogger(__name__)
@@ -79,14 +87,73 @@ def _copy_context(entry: MemoryEntry, interaction: Interaction) -> None:
 
 
 def _save_new(entry: MemoryEntry) -> MemoryEntry:
-    """Insert ``entry``; an entry for the same edit stored meanwhile is returned instead."""
+    """Insert ``entry`` (with what it supersedes, when it has its embedding already); an entry
+    for the same edit stored meanwhile is returned instead."""
     try:
         with transaction.atomic():
             entry.save()
             if entry.embedding is None:
-                schedule_embedding(MemoryEntry)
+                schedule_embedding(MemoryEntry)  # it supersedes once embedded
+            else:
+                supersede(entry)
     except IntegrityError:
         return MemoryEntry.objects.get(edit_id=entry.edit_id)
+    return entry
+
+
+def supersede(entry: MemoryEntry, *, newest: bool = False) -> Superseding:
+    """Let a stored, embedded, active ``entry`` replace the contradicting older entries near its
+    context (or be replaced by a newer one stored before its embedding came), with one UPDATE;
+    call it in the transaction that stored the entry or its embedding. ``newest``: the entry is
+    the user's newest word whatever its age (a correction), so no neighbor counts as newer.
+
+    Returns what changed (nothing for an entry without embedding or replaced already).
+    """
+    if entry.superseded_by_id is not None or entry.embedding is None:
+        return Superseding()
+    rivals = rivals_of(entry)
+    if newest:
+        rivals = [replace(rival, newer=False) for rival in rivals]
+    written = entry.origin == MemoryEntry.Origin.USER
+    decision = superseding(
+        entry.preference,
+        written,
+        rivals,
+        settings.ATTUNE_MEMORY_TOP_K,
+        settings.ATTUNE_MEMORY_SUPERSEDE_DISTANCE,
+    )
+    now = timezone.now()
+    if decision.superseded_by is not None:
+        MemoryEntry.objects.filter(pk=entry.pk).update(
+            superseded_by_id=decision.superseded_by, superseded_at=now
+        )
+        entry.superseded_by_id, entry.superseded_at = decision.superseded_by, now
+    elif decision.supersedes:
+        MemoryEntry.objects.filter(pk__in=decision.supersedes, superseded_by=None).update(
+            superseded_by=entry, superseded_at=now
+        )
+    return decision
+
+
+def supersede_embedded(rows: list[MemoryEntry], **_: Any) -> None:
+    """What entries whose embedding just came supersede, oldest first (connected to
+    ``apps.common.embeddings.embedded``, so it runs in the transaction that stored the vectors).
+    """
+    for entry in sorted(rows, key=lambda row: row.pk):
+        supersede(entry)
+
+
+def restore(entry: MemoryEntry) -> MemoryEntry:
+    """Make a replaced entry active again (retrieved again; it replaces nothing by this).
+
+    :class:`InvalidValue` (field ``superseded_by``) when no newer entry replaced it.
+    """
+    if entry.superseded_by_id is None:
+        raise InvalidValue(
+            "superseded_by", f"Entry {entry.pk} was not replaced by a newer one: it is active."
+        )
+    MemoryEntry.objects.filter(pk=entry.pk).update(superseded_by=None, superseded_at=None)
+    entry.superseded_by, entry.superseded_at = None, None
     return entry
 
 
@@ -253,8 +320,9 @@ def add_preference(
 def update_preference(entry: MemoryEntry, **changes: Any) -> MemoryEntry:
     """Change an entry's ``preference``, ``context_text`` or ``source``.
 
-    A changed preference text is the user's own from then on (origin ``user``); a changed context
-    is embedded again.
+    A changed preference text is the user's own from then on (origin ``user``) and, as the
+    user's newest word, supersedes contradicting entries near its context; a changed context is
+    embedded again.
     """
     if "preference" in changes:
         changes["preference"] = check_preference(changes["preference"])
@@ -267,11 +335,15 @@ def update_preference(entry: MemoryEntry, **changes: Any) -> MemoryEntry:
         entry.origin = MemoryEntry.Origin.USER
     if "context_text" in changed:
         entry.clear_embedding()
-        schedule_embedding(MemoryEntry)
+        schedule_embedding(MemoryEntry)  # it supersedes once embedded again
     entry.save()
+    if "preference" in changed:
+        supersede(entry, newest=True)
     return entry
 
 
+@transaction.atomic
 def delete_preference(entry: MemoryEntry) -> None:
-    """Forget one entry (hard delete)."""
+    """Forget one entry (hard delete); the entries it replaced are active again."""
+    MemoryEntry.objects.filter(superseded_by=entry).update(superseded_by=None, superseded_at=None)
     entry.delete()

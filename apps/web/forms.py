@@ -10,8 +10,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from apps.generation.models import LayerSettings
 from core.errors import InvalidValue
 from core.prompting import build_instruction
+from core.serving import LAYERS
 from core.world.renderer import TASKS
 from core.world.sources import SOURCES
 
@@ -176,6 +178,30 @@ class SlidersForm(forms.Form):
                 widget=forms.NumberInput(
                     attrs={"type": "range", "min": -limit, "max": limit, "step": 0.1}
                 ),
+            )
+
+
+LAYER_LABELS = {
+    "memory": "Learned preferences (memory)",
+    "persona": "Persona profile",
+    "adapter": "My own adapter",
+    "vectors": "Style sliders",
+}
+
+
+class LayersForm(forms.Form):
+    """The layer switches: a ticked box lets Attune apply that layer to your texts. Prefixed
+    (``layer-memory``…) so that its ids never meet the page's other forms' (a slider is named
+    after its vector)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "layer")
+        super().__init__(*args, **kwargs)
+        for layer in LAYERS:
+            self.fields[layer] = forms.BooleanField(
+                required=False,
+                label=LAYER_LABELS[layer],
+                help_text=LayerSettings.description(layer),
             )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, Model, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from apps.accounts.models import User
 from apps.adapters import selectors as adapter_selectors
@@ -17,16 +18,23 @@ from core.world.sources import SOURCES, make_context
 SAMPLE_SEED = 7
 
 
+def _has(model: type[Model]) -> Coalesce:
+    """Whether the interaction has a row of ``model``, as a scalar subquery (``LIMIT 1``).
+
+    Not ``EXISTS``: in a select list PostgreSQL may plan ``EXISTS`` as a hashed subplan that
+    reads the whole table (95,000 edits at size) even under ``LIMIT 1``, because it costs the
+    choice for every row of the user's history; a scalar subquery runs once per row returned."""
+    flag = model.objects.filter(interaction=OuterRef("pk")).order_by().values(flag=Value(True))
+    return Coalesce(Subquery(flag[:1], output_field=BooleanField()), Value(False))
+
+
 def interactions(user: User) -> QuerySet[Interaction]:
     """The user's own interactions, newest first, marked with whether they were judged (without
     their embeddings, which no page shows)."""
     return (
         Interaction.objects.owned_by(user)
         .defer("embedding")
-        .annotate(
-            rated=Exists(Rating.objects.filter(interaction=OuterRef("pk"))),
-            edited=Exists(Edit.objects.filter(interaction=OuterRef("pk"))),
-        )
+        .annotate(rated=_has(Rating), edited=_has(Edit))
     )
 
 
@@ -54,7 +62,10 @@ def learned_from(user: User, interaction_id: int) -> list[MemoryEntry]:
 
 def next_unjudged(user: User, after: Interaction | None = None) -> Interaction | None:
     """The next interaction (older than ``after``, else the newest) with no rating and no edit."""
-    found = interactions(user).filter(rated=False, edited=False)
+    found = interactions(user).filter(
+        ~Exists(Rating.objects.filter(interaction=OuterRef("pk"))),
+        ~Exists(Edit.objects.filter(interaction=OuterRef("pk"))),
+    )  # anti-joins, walked in the index's order until the first unjudged one
     if after is not None:
         found = found.filter(created_at__lte=after.created_at).exclude(pk=after.pk)
         found = found.exclude(created_at=after.created_at, pk__gt=after.pk)

@@ -14,6 +14,8 @@ INFERRED_OUT = {
     "source": "news",
     "origin": "inferred",
     "edit": 17,
+    "superseded_by": None,
+    "superseded_at": None,
     "created_at": WHEN,
     "updated_at": WHEN,
     "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
@@ -35,7 +37,6 @@ WRITTEN_OUT = {
     "embedding_dim": None,
     "embedded_at": None,
 }
-ENTRY = [example("learned from an edit", INFERRED_OUT, response_only=True)]
 CREATE = [
     example("for a context text", WRITTEN_IN, request_only=True),
     example(
@@ -53,6 +54,26 @@ UPDATE = [
         response_only=True,
     ),
 ]
+REPLACED = {
+    **INFERRED_OUT,
+    "preference": "brief, bullet points",
+    "superseded_by": 58,
+    "superseded_at": "2026-06-02T14:05:00Z",
+}
+ENTRY = [
+    example("learned from an edit", INFERRED_OUT, response_only=True),
+    example("replaced by a newer preference", REPLACED, response_only=True),
+]
+RESTORED = [
+    example(
+        "active again",
+        {**REPLACED, "superseded_by": None, "superseded_at": None},
+        response_only=True,
+    )
+]
+NOT_REPLACED = {
+    "not_replaced": {"superseded_by": ["Entry 41 was not replaced by a newer one: it is active."]}
+}
 ERRORS = {
     "too_long": {"preference": ["Ensure this field has no more than 500 characters."]},
     "no_context": {"context_text": ["Give the context (context_text) or an interaction."]},

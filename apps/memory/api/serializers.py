@@ -25,6 +25,13 @@ class MemoryEntrySerializer(serializers.ModelSerializer):
     """A learned (or user-written) preference and the context it applies to."""
 
     edit = serializers.IntegerField(source="edit_id", read_only=True, allow_null=True)
+    superseded_by = serializers.IntegerField(
+        source="superseded_by_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The newer entry that replaced this one for similar contexts: it is kept but "
+        "not retrieved until restored (POST …/restore). Null: active.",
+    )
 
     class Meta:
         model = MemoryEntry
@@ -36,6 +43,8 @@ class MemoryEntrySerializer(serializers.ModelSerializer):
             "source",
             "origin",
             "edit",
+            "superseded_by",
+            "superseded_at",
             "created_at",
             "updated_at",
             *EMBEDDING_FIELDS,

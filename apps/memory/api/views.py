@@ -1,4 +1,4 @@
-"""``/api/memory``: the caller's learned preferences, to read, correct, add and delete.
+"""``/api/memory``: the caller's learned preferences, to read, correct, add, delete and restore.
 
 Views validate with serializers and write through ``apps.memory.services``. Reads are scoped by
 :class:`apps.common.api.OwnedViewSetMixin` (staff read everyone's); another user's entry answers
@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,7 +28,12 @@ INVALID = error("Invalid input, naming the field.", **ex.ERRORS)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List my learned preferences", examples=ex.ENTRY),
+    list=extend_schema(
+        summary="List my learned preferences",
+        description="Replaced ones included (`superseded_by` set; `?superseded=false` leaves "
+        "them out).",
+        examples=ex.ENTRY,
+    ),
     retrieve=extend_schema(
         summary="Read one learned preference",
         examples=ex.ENTRY,
@@ -54,7 +60,9 @@ INVALID = error("Invalid input, naming the field.", **ex.ERRORS)
         responses={200: s.MemoryEntrySerializer, 400: INVALID, 404: NOT_FOUND},
     ),
     destroy=extend_schema(
-        summary="Forget a learned preference (hard delete)", responses={204: None, 404: NOT_FOUND}
+        summary="Forget a learned preference (hard delete)",
+        description="The entries it replaced are active again.",
+        responses={204: None, 404: NOT_FOUND},
     ),
 )
 @extend_schema(tags=["memory"])
@@ -91,3 +99,21 @@ class MemoryEntryViewSet(
 
     def perform_destroy(self, instance: MemoryEntry) -> None:
         services.delete_preference(instance)
+
+    @extend_schema(
+        summary="Restore a replaced preference",
+        description="A newer entry that contradicted it for similar contexts replaced it "
+        "(`superseded_by`); restored, it is retrieved again. It replaces nothing by this.",
+        request=None,
+        examples=ex.RESTORED,
+        responses={
+            200: s.MemoryEntrySerializer,
+            400: error("It was not replaced: it is active.", **ex.NOT_REPLACED),
+            404: NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str | None = None) -> Response:
+        """Make a replaced (superseded) preference active again."""
+        entry = services.restore(self.get_object())
+        return Response(s.MemoryEntrySerializer(entry).data)

@@ -1,4 +1,5 @@
-""" "What Attune learned about me": learned preferences, persona profile, preference sliders."""
+""" "What Attune learned about me": learned preferences, persona profile, preference sliders,
+and the layer switches (which personalization layers Attune may apply)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.adapters import services as adapters
+from apps.generation import selectors as generation_selectors
+from apps.generation import services as generation
 from apps.memory import selectors as memory_selectors
 from apps.memory import services as memory
 from apps.memory.models import MemoryEntry
@@ -22,6 +25,7 @@ from apps.web import drafts, paging, selectors
 from apps.web.drafts import login_required_keeping_draft
 from apps.web.forms import (
     SOURCE_CHOICES,
+    LayersForm,
     PersonaForm,
     PreferenceForm,
     SlidersForm,
@@ -89,6 +93,9 @@ def _page(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse
         or SlidersForm(
             vectors=[s.vector for s in sliders], initial={s.vector.name: s.eta for s in sliders}
         ),
+        "layers_form": forms.get("layers_form")
+        or LayersForm(initial=generation_selectors.layer_settings(user).switches()),
+        "arbitration": generation_selectors.arbitration_of(user),
     }
     return render(request, "web/learned.html", context, status=status)
 
@@ -155,6 +162,19 @@ def delete_preference(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required_keeping_draft
 @require_POST
+def restore_preference(request: HttpRequest, pk: int) -> HttpResponse:
+    """Bring back a preference a newer one replaced (superseded): it is used again."""
+    try:
+        memory.restore(_entry(request, pk))
+    except InvalidValue as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, "Preference restored: Attune uses it again for similar texts.")
+    return _back(f"entry-{pk}", request)
+
+
+@login_required_keeping_draft
+@require_POST
 def persona(request: HttpRequest) -> HttpResponse:
     form = PersonaForm(request.POST)
     if not form.is_valid():
@@ -180,3 +200,16 @@ def sliders(request: HttpRequest) -> HttpResponse:
         return _page(request, status=400, sliders_form=form)
     messages.success(request, "Sliders saved: your next texts use them.")
     return _back("sliders")
+
+
+@login_required_keeping_draft
+@require_POST
+def layers(request: HttpRequest) -> HttpResponse:
+    form = LayersForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, layers_form=form)
+    row = generation.set_layers(request.user, **form.cleaned_data)
+    off = [name for name, on in row.switches().items() if not on]
+    note = f" Off: {', '.join(off)}." if off else " Every layer is on."
+    messages.success(request, "Layer switches saved: your next texts follow them." + note)
+    return _back("layers")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from apps.memory.cache import MemoryCache, UserMemory, current_stamp, load, refresh
-from apps.memory.models import CHANGE_LOG_VERSIONS, MemoryChange, MemoryEntry
+from apps.memory.models import CHANGE_LOG_VERSIONS, RETRIEVABLE, MemoryChange, MemoryEntry
 from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,8 @@ def change(user, rng: random.Random) -> None:
     """One random write of the user's memory, as the services, the embedding task or a bulk
     statement make them."""
     ids = list(MemoryEntry.objects.filter(user=user).values_list("pk", flat=True))
-    kind = rng.choice(["insert"] * 4 + ["pending", "text", "embed", "unembed", "delete", "bulk"])
+    kinds = ["pending", "text", "embed", "unembed", "delete", "bulk", "replace", "restore"]
+    kind = rng.choice(["insert"] * 6 + kinds)
     if kind in {"insert", "pending"} or not ids:
         MemoryEntry.objects.create(
             user=user, context_text="c", preference=f"p{rng.random():.3f}",
@@ -46,6 +47,11 @@ def change(user, rng: random.Random) -> None:
         MemoryEntry.objects.filter(pk=rng.choice(ids)).update(embedding=unit(rng))
     elif kind == "unembed":
         MemoryEntry.objects.filter(pk=rng.choice(ids)).update(embedding=None)
+    elif kind == "replace":  # superseded by a newer entry: kept, not retrievable
+        older, newer = sorted(rng.sample(ids, 2)) if len(ids) > 1 else (ids[0], None)
+        MemoryEntry.objects.filter(pk=older).update(superseded_by_id=newer)
+    elif kind == "restore":
+        MemoryEntry.objects.filter(pk=rng.choice(ids)).update(superseded_by=None)
     elif kind == "delete":
         MemoryEntry.objects.filter(pk=rng.choice(ids)).delete()
     else:
@@ -68,7 +74,11 @@ def test_the_copy_equals_a_full_reload_after_inserts_updates_and_deletes(user, o
         version, _ = current_stamp(user.pk)
         assert copy.stamp == version
         assert contents(copy) == contents(load(user.pk, version))
+        assert set(contents(copy)) == set(
+            MemoryEntry.objects.filter(RETRIEVABLE, user=user).values_list("pk", flat=True)
+        )
     assert cache.loads == 1 and cache.refreshes > 100  # never loaded again
+    assert MemoryEntry.objects.filter(user=user, superseded_by__isnull=False).exists()
     assert copy.size > 10 and copy.live().written_by_user.any()
 
 

@@ -53,6 +53,20 @@ def test_offline_aggregation_keeps_the_most_represented_and_the_users_own_words(
     assert single.preference == "brief" and single.usage.calls == 0  # used directly, no call
 
 
+def test_offline_aggregation_lets_newer_entries_outvote_as_many_older_ones():
+    backend = OfflineBackend()
+    old, new = "casual, with emojis", "formal, no emojis"
+
+    def aggregate(phrases: list[str]) -> dict[str, str]:  # oldest first
+        candidates = [Candidate(p, recency=i) for i, p in enumerate(phrases)]
+        return phrase_to_style(backend.aggregate(candidates[::-1]).preference)
+
+    assert aggregate([old, old, old, new, new]) == phrase_to_style(new)  # 5.5 of 10 votes
+    assert aggregate([old, old, old, old, new])["tone"] == "casual"  # one newer alone: 3 of 10
+    assert aggregate([old, old, new])["tone"] == "casual"  # 2 of 4.5
+    assert aggregate([new, new, old, old, old]) == phrase_to_style(old)  # the other way round
+
+
 def test_the_llm_backend_sends_the_cipher_prompt_and_returns_a_phrase(chat_server):
     chat_server.script = [("answer", '"The user prefers: bullet points, brief."')]
     backend = LLMBackend(chat_server.url, "test-instruct", api_key="sk-test", timeout=2)

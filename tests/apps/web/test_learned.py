@@ -85,3 +85,25 @@ def test_sliders(logged_in, user):
     too_big = logged_in.post("/me/sliders", {"format-bullets-vs-prose": "-9"})
     assert "|η| must be at most 2.0" in too_big.content.decode()  # the service's message
     assert PreferenceCoefficient.objects.get(user=user).eta == 1.5
+
+
+def test_a_replaced_preference_is_shown_dimmed_and_restored(logged_in, user, other_user):
+    newer = entry_of(user, "prose")
+    older = entry_of(user, "bullet points, brief")
+    MemoryEntry.objects.filter(pk=older.pk).update(
+        superseded_by=newer, superseded_at="2026-06-02T14:05:00Z"
+    )
+    page = logged_in.get("/me").content.decode()
+    assert 'class="memory-entry superseded"' in page
+    assert f"Replaced by #{newer.pk} on 2026-06-02 (a newer preference for similar texts)" in page
+    assert f'action="/me/preferences/{older.pk}/restore"' in page
+    assert f'action="/me/preferences/{newer.pk}/restore"' not in page  # active: nothing to restore
+    response = logged_in.post(f"/me/preferences/{older.pk}/restore", {"return_to": "/me"})
+    assert response.status_code == 302 and response.url == f"/me#entry-{older.pk}"
+    older.refresh_from_db()
+    assert (older.superseded_by_id, older.superseded_at) == (None, None)
+    again = logged_in.post(f"/me/preferences/{older.pk}/restore", follow=True)
+    assert "was not replaced by a newer one" in again.content.decode()
+    theirs = entry_of(other_user)
+    assert logged_in.post(f"/me/preferences/{theirs.pk}/restore").status_code == 404
+    assert logged_in.get(f"/me/preferences/{older.pk}/restore").status_code == 405
