@@ -26,6 +26,12 @@ from core.errors import GenerationError
 GENERATE_PATH = "/internal/generate"
 PERSONALIZED_MODEL = "attune"
 BASE_MODEL = "attune-base"
+LAYERS = ("memory", "persona", "adapter", "vectors")
+"""The personalization layers a user (a per-user setting) or a request (``attune.layers``) can
+turn off: CIPHER memory, the persona profile, the user's own LoRA, the preference vectors (η)."""
+OFF_BY_USER = "user"
+OFF_BY_REQUEST = "request"
+OFF_BY_ARBITRATION = "arbitration"  # left out for this user by the evidence of their edits
 
 
 def serving_key(secret_key: str, configured: str = "") -> str:
@@ -77,6 +83,8 @@ class GenerateRequest:
     messages: tuple[dict[str, str], ...]
     params: GenerationParams = GenerationParams()
     stream: bool = False
+    layers_off: tuple[str, ...] = ()  # layers this request turns off (on top of the user's)
+    layers_kept: tuple[str, ...] = ()  # layers this request keeps: arbitration leaves them in
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -84,6 +92,8 @@ class GenerateRequest:
             "messages": list(self.messages),
             "params": self.params.to_dict(),
             "stream": self.stream,
+            "layers_off": list(self.layers_off),
+            "layers_kept": list(self.layers_kept),
         }
 
     @classmethod
@@ -95,11 +105,17 @@ class GenerateRequest:
             or not isinstance(payload.get("messages"), list)
         ):
             raise GenerationError("Malformed generation request.")
+        layers_off, layers_kept = payload.get("layers_off") or [], payload.get("layers_kept") or []
+        for layers in (layers_off, layers_kept):
+            if not isinstance(layers, list) or any(layer not in LAYERS for layer in layers):
+                raise GenerationError("Malformed generation request: unknown layers.")
         return cls(
             payload.get("user_id"),
             tuple(dict(m) for m in payload["messages"]),
             GenerationParams.from_dict(payload["params"]),
             bool(payload.get("stream")),
+            tuple(layer for layer in LAYERS if layer in layers_off),
+            tuple(layer for layer in LAYERS if layer in layers_kept),
         )
 
 
@@ -138,10 +154,33 @@ class Plan:
     memory_ids: tuple[int, ...] = ()
     persona: str = ""
     memory_degraded: str = ""  # why the memory's aggregation fell back to one entry (or "")
+    # the layers turned off, each with who turned it off (OFF_BY_USER, _REQUEST, _ARBITRATION)
+    layers_off: tuple[tuple[str, str], ...] = ()
+    # the context's embedding when retrieval computed it (stored with the answer: no second pass)
+    context_embedding: tuple[float, ...] = ()
 
     @property
     def etas(self) -> dict[str, float]:
         return {v.name: v.eta for v in self.vectors}
+
+    def layers_applied(self, adapter_label: str, etas: Mapping[str, float]) -> list[str]:
+        """The layers that shaped the answer, in :data:`LAYERS` order. The adapter and the
+        vectors count only as the weights provider applied them (``adapter_label``, ``etas``: a
+        stored adapter that fails verification is left out)."""
+        used = {
+            "memory": bool(self.memory_ids),
+            "persona": bool(self.persona),
+            "adapter": bool(adapter_label),
+            "vectors": bool(etas),
+        }
+        return [layer for layer in LAYERS if self.personalized and used[layer]]
+
+    def layers_report(self, adapter_label: str, etas: Mapping[str, float]) -> dict[str, Any]:
+        """The answer's ``attune.layers``: ``applied`` (names) and ``off`` (name -> who)."""
+        return {
+            "applied": self.layers_applied(adapter_label, etas),
+            "off": dict(self.layers_off),
+        }
 
     def weights_key(self) -> str:
         """Names the composed weights: the adapter version and each (vector, version, η)."""

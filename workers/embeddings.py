@@ -9,6 +9,7 @@ works offline.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,9 +28,18 @@ def resolve(model_name: str) -> str:
     return model_name
 
 
-@functools.cache
+_loading = threading.Lock()
+
+
 def load(model_name: str) -> SentenceTransformer:
-    """The process-wide model for ``model_name`` (loaded on first use, on CPU unless CUDA is up)."""
+    """The process-wide model for ``model_name`` (loaded on first use, on CPU unless CUDA is up;
+    a caller that comes while another thread loads it waits for that load)."""
+    with _loading:
+        return _load(model_name)
+
+
+@functools.cache
+def _load(model_name: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(resolve(model_name))

@@ -17,6 +17,7 @@ from apps.common.leases import Lease
 from apps.common.leases import LeaseLost as LeaseLost  # for the job body (workers/)
 from apps.common.leases import held as held  # the job body holds its lease while it runs
 from apps.feedback import selectors as feedback
+from apps.generation.models import LayerSettings
 from core.dimensions import DIMENSION_NAMES
 from core.errors import Conflict, InvalidValue, NotEnoughData
 
@@ -68,7 +69,8 @@ def request_fit(user: User, trigger: str = FitJob.Trigger.MANUAL) -> tuple[FitJo
         if dead is None:
             return job, False
     cutoffs = feedback.current_cutoffs(user)
-    available = feedback.pair_count(user=user, with_ratings=False)
+    # Exact below the minimum, which is all the answer needs (and says).
+    available = feedback.new_pair_count(user, None, settings.ATTUNE_FIT_MIN_PAIRS)
     if available < settings.ATTUNE_FIT_MIN_PAIRS and not _has_enough_thumbs(user, cutoffs):
         raise _too_few_pairs(settings.ATTUNE_FIT_MIN_PAIRS, available)
     job = FitJob.objects.create(
@@ -102,10 +104,21 @@ def _supersede(dead: FitJob, by: FitJob) -> None:
 
 def fit_due(user: User) -> bool:
     """Whether the user has given ``ATTUNE_FIT_TRIGGER_PAIRS`` new pairs since the last fit and
-    has no fit queued or running."""
-    after = selectors.last_fit_cutoffs(user)
-    new_pairs = feedback.pair_count(user=user, after=after, with_ratings=False)
-    return new_pairs >= settings.ATTUNE_FIT_TRIGGER_PAIRS and selectors.open_job(user) is None
+    has no fit queued or running, unless they turned off both layers a fit feeds.
+
+    Run after every edit and comparison, so its cost is bounded whatever the user's history: an
+    open job answers first, and the new pairs are counted only up to the threshold.
+    """
+    if selectors.open_job(user) is not None or _weights_off(user):
+        return False
+    needed = settings.ATTUNE_FIT_TRIGGER_PAIRS
+    return feedback.new_pair_count(user, selectors.last_fit_cutoffs(user), needed) >= needed
+
+
+def _weights_off(user: User) -> bool:
+    """The user turned off both layers a fit feeds (their adapter and their sliders): no fit
+    starts by itself for them (one they ask for still runs)."""
+    return LayerSettings.objects.filter(user=user, adapter=False, vectors=False).exists()
 
 
 def maybe_trigger_fit(user: User) -> FitJob | None:

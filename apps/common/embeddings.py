@@ -12,9 +12,14 @@ from __future__ import annotations
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from apps.common.models import EMBEDDING_DIMENSIONS, EmbeddedModel
+
+embedded = Signal()
+"""Sent with ``rows``, the rows of ``sender`` just embedded, in the transaction that stores their
+vectors, so what follows from an embedding (memory superseding) commits with it."""
 
 
 class EmbeddingDimensionError(RuntimeError):
@@ -72,6 +77,7 @@ def embed_pending(model: type[EmbeddedModel], batch_size: int | None = None) -> 
             model.objects.bulk_update(
                 rows, ["embedding", "embedding_model", "embedding_dim", "embedded_at"]
             )
+            embedded.send(sender=model, rows=rows)
         done += len(rows)
 
 

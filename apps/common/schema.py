@@ -91,6 +91,7 @@ COMMON_ERRORS: dict[str, tuple[str, bool]] = {
     "403": ("Not allowed for this caller (staff only, or an app key's end user).", True),
     "404": ("Not found: no such object, another user's, or an unknown `format`.", True),
     "413": ("The request body is over ATTUNE_MAX_BODY_BYTES.", False),
+    "415": ("The request body's Content-Type is not one this endpoint reads.", False),
     "429": ("Too many requests: wait for Retry-After seconds.", True),
     "503": ("The database (or, for /v1, serving) is down: retry after Retry-After.", True),
 }
@@ -127,7 +128,7 @@ def document_common_errors(
             for status, (description, always) in COMMON_ERRORS.items():
                 if status in responses or not (always or has_input):
                     continue
-                if status == "413" and "requestBody" not in operation:
+                if status in {"413", "415"} and "requestBody" not in operation:
                     continue
                 answer: dict[str, Any] = {"description": description, "content": content}
                 if status in {"429", "503"}:

@@ -22,6 +22,21 @@ def seek_index(prefix: str) -> models.Index:
     return models.Index(name=f"{prefix}_user_time_id", fields=["user", "-created_at", "-id"])
 
 
+EDIT_IS_PAIR = ~models.Q(distance=0) & ~models.Q(edited=models.F("original"))
+"""An edit that is a preference pair (the edited text over the original): it changed something."""
+COMPARISON_IS_PAIR = ~models.Q(choice="tie") & ~models.Q(response_a=models.F("response_b"))
+"""A comparison that is a preference pair: decided, between two different texts."""
+
+
+def pair_index(prefix: str, is_pair: models.Q) -> models.Index:
+    """A user's preference pairs in id order (``is_pair``: :data:`EDIT_IS_PAIR` or
+    :data:`COMPARISON_IS_PAIR`, the rules ``apps.feedback.selectors`` reads pairs by): "are there
+    n new pairs since the last fit?" (the adapter trigger, after every edit and comparison) reads
+    the user's n newest entries here, whatever the user's history
+    (``apps.feedback.selectors.new_pair_count``)."""
+    return models.Index(name=f"{prefix}_user_pair", fields=["user", "id"], condition=is_pair)
+
+
 def _embedding_indexes(prefix: str) -> list[models.Index]:
     """Cosine k-NN over embeddings, and the embedding task's scan for rows still to embed."""
     return [
@@ -63,6 +78,14 @@ class Interaction(OwnedModel, EmbeddedModel):
     )
     memory_entry_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     conditioning_preference = models.TextField(blank=True, default="")
+    layers = ArrayField(
+        models.CharField(max_length=16),
+        default=list,
+        db_default=[],  # rows written in SQL (bulk fills, older writers) get none too
+        blank=True,
+        help_text="The personalization layers that shaped this output (memory, persona, "
+        "adapter, vectors); empty for the base model and for rows older than the field.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -126,7 +149,10 @@ class Edit(OwnedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [seek_index("fb_edit")]
+        indexes = [
+            seek_index("fb_edit"),
+            pair_index("fb_edit", EDIT_IS_PAIR),
+        ]
 
     @property
     def is_noop(self) -> bool:
@@ -166,6 +192,7 @@ class Comparison(OwnedModel, EmbeddedModel):
         ordering = ["-created_at", "-id"]
         indexes = [
             seek_index("fb_comparison"),
+            pair_index("fb_comparison", COMPARISON_IS_PAIR),
             *_embedding_indexes("fb_comparison"),
         ]
 

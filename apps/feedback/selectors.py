@@ -28,13 +28,19 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Literal, Protocol, TypeVar
 
-from django.db.models import F, Max, QuerySet
+from django.db.models import Max, QuerySet
 
 from apps.accounts.models import User
-from apps.feedback.models import Comparison, Edit, Interaction, Rating
+from apps.feedback.models import (
+    COMPARISON_IS_PAIR,
+    EDIT_IS_PAIR,
+    Comparison,
+    Edit,
+    Interaction,
+    Rating,
+)
 
 CHUNK = 2000
 KTO_DESIRABLE_STARS = 4
@@ -129,7 +135,7 @@ def _edit_rows(
 ) -> QuerySet[Edit]:
     base = Edit.objects.all() if rows is None else rows
     found = _scoped(base, "edit", user, after, upto)
-    return found.exclude(distance=0).exclude(edited=F("original"))
+    return found.filter(EDIT_IS_PAIR)
 
 
 def _comparison_rows(
@@ -140,7 +146,7 @@ def _comparison_rows(
 ) -> QuerySet[Comparison]:
     base = Comparison.objects.all() if rows is None else rows
     found = _scoped(base, "comparison", user, after, upto)
-    return found.exclude(choice=Comparison.Choice.TIE).exclude(response_a=F("response_b"))
+    return found.filter(COMPARISON_IS_PAIR)
 
 
 def edit_pairs(
@@ -176,6 +182,33 @@ def comparison_pairs(
     for pk, user_id, prompt, a, b, choice in found.iterator(chunk_size=CHUNK):
         chosen, rejected = (a, b) if choice == Comparison.Choice.A else (b, a)
         yield PreferencePair(f"comparison:{pk}", user_id, prompt, chosen, rejected)
+
+
+def newest_pairs(*, user: User, upto: Cutoffs | None, limit: int) -> list[PreferencePair]:
+    """The user's ``limit`` newest pairs from edits and comparisons (up to ``upto``), oldest
+    first: what an adapter fit trains on, so that a newer adapter follows a change of taste
+    instead of averaging it with years of the old one, and a fit's time stays bounded."""
+    stamped = [
+        *((at, "edit", pk) for pk, at in _newest(_edit_rows(None, user, None, upto), limit)),
+        *(
+            (at, "comparison", pk)
+            for pk, at in _newest(_comparison_rows(None, user, None, upto), limit)
+        ),
+    ]
+    kept = sorted(stamped)[-limit:] if limit > 0 else []
+    ids = {kind: [pk for _, k, pk in kept if k == kind] for kind in ("edit", "comparison")}
+    found = {
+        pair.key: pair
+        for pair in (
+            *edit_pairs(Edit.objects.filter(id__in=ids["edit"])),
+            *comparison_pairs(Comparison.objects.filter(id__in=ids["comparison"])),
+        )
+    }
+    return [found[f"{kind}:{pk}"] for _, kind, pk in kept]
+
+
+def _newest(rows: QuerySet, limit: int) -> list[tuple[int, object]]:
+    return list(rows.order_by("-created_at", "-id").values_list("id", "created_at")[:limit])
 
 
 def rating_score(thumbs_up: bool | None, stars: int | None) -> float | None:
@@ -260,6 +293,31 @@ def pair_count(
     return count
 
 
+def new_pair_count(user: User, after: Cutoffs | None, at_most: int) -> int:
+    """``min(at_most, pair_count(user=user, after=after, with_ratings=False))``: the user's
+    preference pairs from edits and comparisons after ``after``, counted only up to ``at_most``.
+
+    Asked after every edit and comparison ("``ATTUNE_FIT_TRIGGER_PAIRS`` new pairs since the last
+    fit?"), so it must not read the user's history. The pairs after a cutoff are the user's
+    newest, so reading the ``at_most`` newest pairs of each table and keeping those past the
+    cutoff gives the same number; those are the last entries of the partial index of the user's
+    pairs (``apps.feedback.models.pair_index``). No ``id >`` condition on purpose: with one, the
+    planner may walk the primary key from the cutoff through everyone's newer rows, trusting
+    that this user's pairs are spread evenly among them.
+    """
+    found = 0
+    for kind, rows in (
+        ("edit", _edit_rows(None, user, None, None)),
+        ("comparison", _comparison_rows(None, user, None, None)),
+    ):
+        if found >= at_most:
+            break
+        cutoff = getattr(after, kind) if after is not None else 0
+        newest = rows.order_by("-id").values_list("id", flat=True)[: at_most - found]
+        found += sum(1 for pk in newest if pk > cutoff)
+    return found
+
+
 def kto_label(thumbs_up: bool | None, stars: int | None) -> bool | None:
     """Whether a rating marks its completion desirable; None when it says neither (3 stars)."""
     if thumbs_up is not None:
@@ -315,16 +373,3 @@ def split_heldout(items: Sequence[Item], share: float) -> tuple[list[Item], list
         ranked = sorted(user_items, key=lambda i: hashlib.sha256(i.key.encode()).hexdigest())
         heldout.update(i.key for i in ranked[:count])
     return [i for i in items if i.key not in heldout], [i for i in items if i.key in heldout]
-
-
-# -- the TRL export -------------------------------------------------------------------------------
-def dpo_rows(edits: QuerySet[Edit], comparisons: QuerySet[Comparison]) -> Iterator[dict[str, str]]:
-    """DPO rows ``{prompt, chosen, rejected}``: the edits' pairs, then the comparisons'."""
-    for pair in chain(edit_pairs(edits), comparison_pairs(comparisons)):
-        yield {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
-
-
-def kto_rows(ratings: QuerySet[Rating]) -> Iterator[dict[str, str | bool]]:
-    """KTO rows ``{prompt, completion, label}``: the ratings' thumbs."""
-    for thumb in thumbs(ratings):
-        yield {"prompt": thumb.prompt, "completion": thumb.completion, "label": thumb.label}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -46,8 +47,22 @@ def create_interaction(
     preference_coefficients: dict[str, float] | None = None,
     memory_entry_ids: Sequence[int] = (),
     conditioning_preference: str = "",
+    layers: Sequence[str] = (),
+    embedding: Sequence[float] = (),
 ) -> Interaction:
-    """Store one generation; its prompt is embedded by a worker after commit."""
+    """Store one generation; its prompt is embedded by a worker after commit, unless
+    ``embedding`` is the prompt's already (``ATTUNE_EMBEDDING_MODEL``'s, as the serving process
+    computes it for memory retrieval)."""
+    embedded = (
+        {
+            "embedding": list(embedding),
+            "embedding_model": settings.ATTUNE_EMBEDDING_MODEL,
+            "embedding_dim": len(embedding),
+            "embedded_at": timezone.now(),
+        }
+        if embedding
+        else {}
+    )
     interaction = Interaction.objects.create(
         user=user,
         prompt=prompt or flatten_messages(messages),
@@ -59,8 +74,11 @@ def create_interaction(
         preference_coefficients=preference_coefficients or {},
         memory_entry_ids=list(memory_entry_ids),
         conditioning_preference=conditioning_preference,
+        layers=list(layers),
+        **embedded,
     )
-    schedule_embedding(Interaction)
+    if not embedded:
+        schedule_embedding(Interaction)
     return interaction
 
 

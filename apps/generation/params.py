@@ -16,7 +16,7 @@ from django.conf import settings
 
 from apps.common.fields import printable, storable_text_problem
 from core.errors import GenerationError, bad_param
-from core.serving import BASE_MODEL, PERSONALIZED_MODEL, GenerationParams
+from core.serving import BASE_MODEL, LAYERS, PERSONALIZED_MODEL, GenerationParams
 
 MODELS = {
     PERSONALIZED_MODEL: "the base model personalized for the calling user (adapter, preference "
@@ -52,6 +52,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    layers: dict[str, bool] = field(default_factory=dict)  # attune.layers: switches asked for
 
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
@@ -187,13 +188,70 @@ def check(
     return GenerationParams(model=model, stop=check_stop(stop), **values)
 
 
+def check_layers(layers: Any, param: str = "attune.layers") -> dict[str, bool]:
+    """A request's layer switches ``{layer: bool}`` (any subset of :data:`LAYERS`; None: none).
+    A switch can only turn a layer off on top of the user's own setting; ``true`` keeps it as
+    the user has it, and out of layer arbitration's hands."""
+    if layers is None:
+        return {}
+    if not isinstance(layers, Mapping):
+        raise bad_param(
+            param, f"'{param}' must be an object of layer switches, e.g. "
+            '{"memory": false}.', "invalid_type",
+        )  # fmt: skip
+    checked = {}
+    for name, value in layers.items():
+        if name not in LAYERS:
+            name = printable(str(name))
+            raise bad_param(
+                f"{param}.{name}",
+                f"Unknown layer '{name}'; the layers are {', '.join(LAYERS)}.",
+                "unknown_parameter",
+            )
+        if not isinstance(value, bool):
+            raise bad_param(
+                f"{param}.{name}", f"'{param}.{name}' must be true or false.", "invalid_type"
+            )
+        checked[name] = value
+    return checked
+
+
+def layers_off(layers: Mapping[str, bool]) -> tuple[str, ...]:
+    """The layers a checked ``attune.layers`` turns off, in :data:`LAYERS` order."""
+    return tuple(layer for layer in LAYERS if layers.get(layer) is False)
+
+
+def layers_kept(layers: Mapping[str, bool]) -> tuple[str, ...]:
+    """The layers a checked ``attune.layers`` keeps (``true``: arbitration may not leave them
+    out; the user's own switch still wins), in :data:`LAYERS` order."""
+    return tuple(layer for layer in LAYERS if layers.get(layer) is True)
+
+
+def check_attune(options: Any) -> dict[str, bool]:
+    """The ``attune`` object of a request (Attune's own options; OpenAI's client sends it with
+    ``extra_body``): today only ``layers``. Returns the checked layer switches."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise bad_param("attune", "'attune' must be an object.", "invalid_type")
+    for name in options:
+        if name != "layers":
+            name = printable(str(name))
+            raise bad_param(
+                f"attune.{name}",
+                f"Unrecognized Attune option: attune.{name} (known: attune.layers).",
+                "unknown_parameter",
+            )
+    return check_layers(options.get("layers"))
+
+
 def parse_request(body: Any) -> ChatRequest:
     """A checked :class:`ChatRequest` from an OpenAI chat completion body."""
     if not isinstance(body, Mapping):
         raise GenerationError("The request body must be a JSON object.", code="invalid_json")
     known = {
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n",
-        "stop", "seed", "stream", "stream_options",
+        "stop", "seed", "stream", "stream_options", "attune",
     }  # fmt: skip
     for name, value in body.items():
         if name in known or name in IGNORED:
@@ -225,7 +283,8 @@ def parse_request(body: Any) -> ChatRequest:
         seed=body.get("seed"),
     )
     messages = check_messages(body.get("messages"))
-    return ChatRequest(messages, params, stream, bool(options.get("include_usage")))
+    layers = check_attune(body.get("attune"))
+    return ChatRequest(messages, params, stream, bool(options.get("include_usage")), layers=layers)
 
 
 def models() -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ the recording of what was generated (called by the serving process).
 Stable interface for callers (the API, the web UI)::
 
     completion = generate(user, messages, model="attune", max_tokens=None, temperature=None,
-                          top_p=None, n=None, stop=None, seed=None)
+                          top_p=None, n=None, stop=None, seed=None, layers=None)
     completion.choices[0].text, completion.choices[0].interaction_id, completion.usage
 
     stream = generate_stream(user, messages, **same_params)   # raises before any token on error
@@ -12,7 +12,9 @@ Stable interface for callers (the API, the web UI)::
         ...
     stream.close()              # cancels a generation still running
 
-``messages`` are OpenAI chat messages (``[{"role": "user", "content": "…"}]``). Every problem
+``messages`` are OpenAI chat messages (``[{"role": "user", "content": "…"}]``); ``layers``
+(``{"memory": False, …}``) turns layers off for this request on top of the user's own switches
+(:func:`set_layers`). Every problem
 raises :class:`core.errors.GenerationError` (``status``, ``message``, ``param``,
 ``code``): bad parameters 400, unknown model 404, over-long input 400
 (``context_length_exceeded``), serving process down 503, fair use (:func:`_take_slots`) 429
@@ -28,15 +30,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from apps.accounts.models import User
 from apps.common.throttling import Slots, take_slots
 from apps.feedback.models import Interaction
 from apps.feedback.services import create_interaction
 from apps.generation import client, params
-from core.errors import GenerationError, unavailable
+from apps.generation.models import LayerSettings
+from core.errors import GenerationError, InvalidValue, unavailable
 from core.prompting import instruction_source
-from core.serving import GenerateRequest
+from core.serving import LAYERS, GenerateRequest
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,9 @@ class Choice:
 class Completion:
     """A finished generation. ``attune`` says what personalized it: ``interaction_ids``,
     ``adapter_version``, ``preference_coefficients``, ``memory_entry_ids``,
-    ``conditioning_preference``, ``persona``, ``reranked`` and ``ranking``, and
-    ``context_cut`` when the last user message was cut after a sentence to fit the window."""
+    ``conditioning_preference``, ``persona``, ``layers`` (``applied`` and ``off``: layer ->
+    ``"user"`` or ``"request"``), ``reranked`` and ``ranking``, and ``context_cut`` when the last
+    user message was cut after a sentence to fit the window."""
 
     id: str
     created: int
@@ -135,8 +140,13 @@ def _request(
     user: User, messages: Sequence[Mapping[str, Any]], options: Mapping[str, Any], stream: bool
 ) -> GenerateRequest:
     """The checked request for the serving process (raises :class:`GenerationError`)."""
+    options = dict(options)
+    layers = params.check_layers(options.pop("layers", None))
     checked = params.check(**options)
-    return GenerateRequest(user.pk, tuple(params.message_list(messages)), checked, stream)
+    return GenerateRequest(
+        user.pk, tuple(params.message_list(messages)), checked, stream,
+        params.layers_off(layers), params.layers_kept(layers),
+    )  # fmt: skip
 
 
 def _take_slots(user: User) -> Slots:
@@ -193,9 +203,12 @@ def record_choices(
     preference_coefficients: Mapping[str, float],
     memory_entry_ids: Sequence[int],
     conditioning_preference: str,
+    layers: Sequence[str] = (),
+    embedding: Sequence[float] = (),
 ) -> list[int]:
     """Store one Interaction per output, with exactly the personalization that produced it;
-    returns their ids in the order of ``outputs``."""
+    returns their ids in the order of ``outputs``. ``embedding``: the prompt's, when the
+    serving process computed it for retrieval (else a worker embeds it after commit)."""
     users = [m["content"] for m in messages if m.get("role") == "user"]
     source = instruction_source(users[-1]) if users else ""
     ids = []
@@ -210,6 +223,26 @@ def record_choices(
             preference_coefficients=dict(preference_coefficients),
             memory_entry_ids=list(memory_entry_ids),
             conditioning_preference=conditioning_preference,
+            layers=list(layers),
+            embedding=embedding,
         )
         ids.append(interaction.pk)
     return ids
+
+
+@transaction.atomic
+def set_layers(user: User, **switches: bool) -> LayerSettings:
+    """Turn the user's personalization layers on or off (any of ``memory``, ``persona``,
+    ``adapter``, ``vectors``; the others keep their value). The next generation follows."""
+    for name, on in switches.items():
+        if name not in LAYERS:
+            raise InvalidValue(name, f"Unknown layer; the layers are {', '.join(LAYERS)}.")
+        if not isinstance(on, bool):
+            raise InvalidValue(name, "Must be true or false.")
+    settings_row, _ = LayerSettings.objects.select_for_update().get_or_create(user=user)
+    changed = [name for name, on in switches.items() if getattr(settings_row, name) != on]
+    for name in changed:
+        setattr(settings_row, name, bool(switches[name]))
+    if changed:
+        settings_row.save()
+    return settings_row

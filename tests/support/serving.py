@@ -123,6 +123,7 @@ def start_serving(
         ATTUNE_SERVING_THREADS="1",
         DJANGO_SECRET_KEY=secret_key,
         ATTUNE_LOG_LEVEL="WARNING",
+        ATTUNE_ARBITRATION="false",  # as in tests/settings.py: the layers of an answer are fixed
         **settings,
     )
     if "ATTUNE_BASE_MODEL" not in settings:

@@ -88,7 +88,7 @@ def model_prompt(tokenizer: Any, prompt: str) -> str:
 
 def _fit_user_adapter(job: FitJob, lease: services.Lease, progress: Progress) -> dict[str, object]:
     cutoffs = feedback.Cutoffs.of(job)
-    pairs = feedback.preference_pairs(user=job.user, upto=cutoffs, with_ratings=False)
+    pairs = feedback.newest_pairs(user=job.user, upto=cutoffs, limit=settings.ATTUNE_FIT_MAX_PAIRS)
     model, tokenizer = load_base_model()
     fingerprint = base_fingerprint(model)
     cfg = fit_settings()

@@ -116,11 +116,12 @@ class LoraRuntime:
                 own[i].append((lora, w))
         names = {name for lora, _ in usage.values() for name in lora.modules}
         patched = []
+        scales: dict[tuple, torch.Tensor] = {}  # one per set of shared LoRAs, not per layer
         try:
             for name in names:
                 layer = self.linears[name]
                 per_row = _stack(name, own, layer) if any(own) else None
-                common = self._shared(name, shared, len(rows), layer)
+                common = self._shared(name, shared, len(rows), layer, scales)
                 if per_row is None and common is None:
                     continue
                 layer.forward = _lora_forward(layer, per_row, common)
@@ -136,6 +137,7 @@ class LoraRuntime:
         shared: list[tuple[LoraWeights, dict[int, float]]],
         batch: int,
         layer: nn.Linear,
+        scales: dict[tuple, torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         """``(Aᵀ [in, R], Bᵀ [R, out], per-row weights [rows, 1, R])`` of the shared LoRAs."""
         present = [(lora, ws) for lora, ws in shared if name in lora.modules]
@@ -152,11 +154,15 @@ class LoraRuntime:
             )
         a_t, b_t = self._shared_cache[key]
         # each row's weight on each shared LoRA, repeated over its rank: one tensor, not a
-        # Python loop of slice writes per row, LoRA and layer (the setup of a mixed batch)
-        table = torch.tensor([[ws.get(i, 0.0) for _, ws in present] for i in range(batch)])
-        ranks = torch.tensor([lora.modules[name][0].shape[0] for lora, _ in present])
-        scale = table.repeat_interleave(ranks, dim=1).unsqueeze(1)
-        return a_t, b_t, scale.to(a_t.device, a_t.dtype)
+        # Python loop of slice writes per row, LoRA and layer (the setup of a mixed batch), and
+        # built once for every layer with the same shared LoRAs of the same ranks
+        ranks = tuple(lora.modules[name][0].shape[0] for lora, _ in present)
+        scale_key = (key[1:], ranks, a_t.device, a_t.dtype)
+        if scale_key not in scales:
+            table = torch.tensor([[ws.get(i, 0.0) for _, ws in present] for i in range(batch)])
+            scale = table.repeat_interleave(torch.tensor(ranks), dim=1).unsqueeze(1)
+            scales[scale_key] = scale.to(a_t.device, a_t.dtype)
+        return a_t, b_t, scales[scale_key]
 
 
 def _lora_forward(

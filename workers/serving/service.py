@@ -1,7 +1,8 @@
 """One request in the serving process, from the user's id to the recorded Interactions.
 
 ``prepare``: load the user → what personalizes them (``apps.generation.selectors.plan_for``:
-active adapter, η, CIPHER preference for this context, persona) → their composed weights (cache)
+active adapter, η, CIPHER preference for this context, persona, less the layers the user or the
+request turned off) → their composed weights (cache)
 → the prompt (persona and preference in it) → token count against the context window (a last
 user message too long for it is cut after a sentence, and the answer says so).
 ``run``: the request's ``n`` rows go to the scheduler (batched with other users' rows), new text
@@ -106,7 +107,10 @@ class ServingService:
         if user is None:
             raise GenerationError("Unknown or inactive user.", status=401, code="invalid_user")
         messages = list(request.messages)
-        return user, messages, plan_for(user, messages, request.params.personalized)
+        plan = plan_for(
+            user, messages, request.params.personalized, request.layers_off, request.layers_kept
+        )
+        return user, messages, plan
 
     def prepare(self, request: GenerateRequest) -> Prepared:
         user, messages, plan = self.load(request)
@@ -231,6 +235,8 @@ class ServingService:
             preference_coefficients=applied.etas,
             memory_entry_ids=plan.memory_ids,
             conditioning_preference=plan.preference,
+            layers=plan.layers_applied(applied.adapter_label, applied.etas),
+            embedding=plan.context_embedding,
         )  # fmt: skip
         choices = [
             {"index": k, "text": texts[i], "finish_reason": reasons[i], "interaction_id": ids[k]}
@@ -256,6 +262,8 @@ class ServingService:
                     "memory_entry_ids": list(plan.memory_ids),
                     "conditioning_preference": plan.preference,
                     "persona": bool(plan.persona),
+                    # the layers that shaped it, and those off (layer -> "user" or "request")
+                    "layers": plan.layers_report(applied.adapter_label, applied.etas),
                     "reranked": scores is not None,
                     # choice indices best first, and each returned choice's reward
                     "ranking": [shown.index(i) for i in order] if scores is not None else None,

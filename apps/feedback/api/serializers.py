@@ -73,10 +73,12 @@ class InteractionSerializer(serializers.ModelSerializer):
             "preference_coefficients",
             "memory_entry_ids",
             "conditioning_preference",
+            "layers",
             "created_at",
             *EMBEDDING_FIELDS,
         ]
-        read_only_fields = ["user", "created_at", *EMBEDDING_FIELDS]
+        # layers: those that shaped a generated answer (set by generation, not by clients)
+        read_only_fields = ["user", "layers", "created_at", *EMBEDDING_FIELDS]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("prompt") and not attrs.get("messages"):

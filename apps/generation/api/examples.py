@@ -45,6 +45,7 @@ CHAT_RESPONSE = {
         "memory_entry_ids": [311, 298],
         "conditioning_preference": "bullet points, brief",
         "persona": True,
+        "layers": {"applied": ["memory", "persona", "adapter"], "off": {"vectors": "request"}},
         "reranked": False,
         "ranking": None,
         "scores": None,
@@ -53,6 +54,18 @@ CHAT_RESPONSE = {
         "context_cut": None,
         "memory_degraded": None,
     },
+}
+CHAT_WITHOUT_LAYERS = {
+    **CHAT_REQUEST,
+    "attune": {"layers": {"vectors": False}},  # openai client: extra_body={"attune": {...}}
+}
+BAD_LAYER = {
+    "error": {
+        "message": "'attune.layers.memory' must be true or false.",
+        "type": "invalid_request_error",
+        "param": "attune.layers.memory",
+        "code": "invalid_type",
+    }
 }
 ERROR = {
     "error": {
@@ -64,6 +77,13 @@ ERROR = {
 }
 CHAT = [
     example("chat", CHAT_REQUEST, request_only=True),
+    example(
+        "chat without a layer",
+        CHAT_WITHOUT_LAYERS,
+        request_only=True,
+        description="`attune.layers` turns personalization layers (memory, persona, adapter, "
+        "vectors) off for this request, on top of the user's own switches (/api/layers).",
+    ),
     example("answer", CHAT_RESPONSE, response_only=True),
 ]
 CHAT_REQUEST_SCHEMA = OpenApiTypes.OBJECT
@@ -76,6 +96,11 @@ ERROR_SCHEMA = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="An OpenAI-style error.",
     examples=[OpenApiExample("error", value=ERROR)],
+)
+BAD_REQUEST_SCHEMA = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="An OpenAI-style error naming the parameter at fault (`param`).",
+    examples=[OpenApiExample("bad attune option", value=BAD_LAYER)],
 )
 MODELS_SCHEMA = OpenApiResponse(OpenApiTypes.OBJECT, description="{object: list, data: [model]}")
 MODEL_SCHEMA = OpenApiResponse(OpenApiTypes.OBJECT, description="One model object.")

@@ -182,7 +182,7 @@ class ChatCompletionsView(OpenAIView):
         operation_id="create_chat_completion",
         summary="Create a chat completion (OpenAI-compatible, personalized for the user)",
         request=ex.CHAT_REQUEST_SCHEMA,
-        responses={200: ex.CHAT_RESPONSE_SCHEMA, 400: ex.ERROR_SCHEMA, 401: ex.ERROR_SCHEMA,
+        responses={200: ex.CHAT_RESPONSE_SCHEMA, 400: ex.BAD_REQUEST_SCHEMA, 401: ex.ERROR_SCHEMA,
                    404: ex.ERROR_SCHEMA, 429: ex.ERROR_SCHEMA, 503: ex.ERROR_SCHEMA},
         examples=ex.CHAT,
     )  # fmt: skip
@@ -197,6 +197,7 @@ class ChatCompletionsView(OpenAIView):
         options = {
             "model": p.model, "max_tokens": p.max_tokens, "temperature": p.temperature,
             "top_p": p.top_p, "n": p.n, "stop": list(p.stop) or None, "seed": p.seed,
+            "layers": chat.layers or None,
         }  # fmt: skip
         if not chat.stream:
             completion = services.generate(request.user, chat.messages, **options)

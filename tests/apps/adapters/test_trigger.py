@@ -97,6 +97,29 @@ def test_the_next_fit_counts_pairs_after_the_last_one(
     assert FitJob.objects.count() == 2 and len(gpu_sends) == 2
 
 
+def test_no_fit_starts_by_itself_for_a_user_who_turned_the_weights_off(
+    client_for, user, settings, eager_celery_raising, gpu_sends, memory_calls,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.ATTUNE_FIT_TRIGGER_PAIRS = 3
+    settings.ATTUNE_FIT_MIN_PAIRS = 2
+    client = client_for(user)
+    assert client.patch("/api/layers", {"adapter": False}, format="json").status_code == 200
+    give_pairs(user, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_edit(client, user)
+    assert FitJob.objects.count() == 1  # the sliders still use what a fit learns
+
+    FitJob.objects.update(status=FitJob.Status.SUCCEEDED)
+    assert client.patch("/api/layers", {"vectors": False}, format="json").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(4):
+            post_edit(client, user)
+    assert FitJob.objects.count() == 1 and len(gpu_sends) == 1
+    assert len(memory_calls) == 5  # memory still learns every edit
+    assert client.post("/api/fit-jobs", {}, format="json").status_code == 202  # asked: runs
+
+
 def test_decided_comparisons_are_pairs_and_ties_are_not(
     client_for, user, settings, eager_celery_raising, gpu_sends, monkeypatch,
     django_capture_on_commit_callbacks,

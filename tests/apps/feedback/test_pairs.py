@@ -154,3 +154,25 @@ def test_heldout_split_is_per_user_and_works_for_thumbs():
     thumbs = [Thumb(f"rating:{i}", 3, "p", "c", i % 2 == 0) for i in range(5)]
     train_thumbs, held_thumbs = selectors.split_heldout(thumbs, 0.2)
     assert len(held_thumbs) == 1 and len(train_thumbs) == 4
+
+
+def test_a_fit_reads_the_newest_pairs_of_edits_and_comparisons_together():
+    user, other = UserFactory(), UserFactory()
+    for i in range(5):  # edits and comparisons interleaved in time
+        EditFactory(interaction__user=user, edited=f"edit {i}")
+        ComparisonFactory(user=user, response_a=f"cmp {i}", response_b="no", choice="a")
+    EditFactory(interaction__user=other, edited="someone else's")
+    EditFactory(interaction__user=user, edited="kept", distance=0)  # no change: no pair
+
+    newest = selectors.newest_pairs(user=user, upto=None, limit=3)
+    assert [p.chosen for p in newest] == ["cmp 3", "edit 4", "cmp 4"]  # oldest first
+    everything = selectors.newest_pairs(user=user, upto=None, limit=100)
+    assert [p.chosen for p in everything] == [f"{k} {i}" for i in range(5) for k in ("edit", "cmp")]
+    assert sorted(everything, key=lambda p: p.key) == sorted(
+        selectors.preference_pairs(user=user, with_ratings=False), key=lambda p: p.key
+    )
+    assert selectors.newest_pairs(user=user, upto=None, limit=0) == []
+
+    cutoffs = selectors.current_cutoffs(user)
+    EditFactory(interaction__user=user, edited="after the request")
+    assert [p.chosen for p in selectors.newest_pairs(user=user, upto=cutoffs, limit=1)] == ["cmp 4"]
