@@ -94,19 +94,27 @@ def style_to_phrase(style: Mapping[str, str]) -> str:
     return ", ".join(PHRASES[(name, value)][0] for name, value in validate_style(style).items())
 
 
-def most_represented(styles: Sequence[Mapping[str, str]], min_share: float = 0.5) -> Style:
+def most_represented(
+    styles: Sequence[Mapping[str, str]],
+    min_share: float = 0.5,
+    weights: Sequence[float] | None = None,
+) -> Style:
     """Per attribute, the value most of ``styles`` name, kept when at least ``min_share`` of
-    all the styles name it; ties go to the value named first."""
+    all the styles name it; ties go to the value named first. With ``weights`` (one per style)
+    the counts and the share are weighted."""
     if not styles:
         return {}
+    weights = [1.0] * len(styles) if weights is None else list(weights)
+    if len(weights) != len(styles):
+        raise ValueError(f"{len(weights)} weights for {len(styles)} styles")
     counts: dict[str, Counter[str]] = {}
-    for style in styles:
+    for style, weight in zip(styles, weights, strict=True):
         for name, value in validate_style(style).items():
-            counts.setdefault(name, Counter())[value] += 1
+            counts.setdefault(name, Counter())[value] += weight
     result: Style = {}
     for name in sorted(counts, key=_ORDER.__getitem__):
         value, count = counts[name].most_common(1)[0]
-        if count >= min_share * len(styles):
+        if count >= min_share * sum(weights):
             result[name] = value
     return result
 

@@ -11,14 +11,17 @@ Populations are JSON files, so a new population needs no code::
       "preferences": {"news": "brief, casual, with emojis", "wiki": {"format": "bullets"}}}]}
 
 A preference is a phrase (every word of it must map to an attribute) or a partial style; a source a
-user leaves out is one where any style suits them.
+user leaves out is one where any style suits them. A user may change their mind: optional
+``"changes": [{"at_round": 120, "preferences": {...}}]`` each give the whole new preference map
+(in the same form) from that round on (rounds count from 0; ``at_round`` strictly increasing), so
+a learner can be measured on how fast it follows a person who changes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.text import word_levenshtein
@@ -41,12 +44,30 @@ class UserResponse:
 
 
 @dataclass(frozen=True)
+class PreferenceChange:
+    """From round ``at_round`` on, the user's whole preference map is ``preferences``."""
+
+    at_round: int
+    preferences: Mapping[str, Style]
+
+
+@dataclass(frozen=True)
 class SimulatedUser:
-    """A user with a latent (partial) style per source."""
+    """A user with a latent (partial) style per source, and the changes of it over the rounds."""
 
     user_id: str
     description: str = ""
     preferences: Mapping[str, Style] = field(default_factory=dict)
+    changes: tuple[PreferenceChange, ...] = ()
+
+    def at_round(self, round_number: int) -> SimulatedUser:
+        """The user as they judge at ``round_number`` (from 0): the preferences of the latest
+        change at or before it, else the initial ones. Changes are kept, so it composes."""
+        preferences = self.preferences
+        for change in self.changes:
+            if change.at_round <= round_number:
+                preferences = change.preferences
+        return replace(self, preferences=preferences)
 
     def latent_style(self, source: str) -> Style:
         """The user's latent preference for contexts of ``source`` (empty: no preference)."""
@@ -84,24 +105,69 @@ def parse_latent(preference: str | Mapping[str, str]) -> Style:
         if parsed.unmatched:
             raise ValueError(f"preference {preference!r}: no attribute for {parsed.unmatched}")
         return parsed.style
+    if not isinstance(preference, Mapping):
+        raise ValueError(f"preference {preference!r}: give a phrase or an object of attributes")
     return validate_style(preference)
 
 
-def parse_user(data: Mapping[str, object]) -> SimulatedUser:
-    """One user from its JSON object (keys ``id``, ``preferences``, optional ``description``)."""
-    raw = data.get("preferences", {})
+def _preference_map(user_id: object, raw: object, where: str) -> dict[str, Style]:
+    """A ``preferences`` object: known sources only, each a phrase or a partial style."""
     if not isinstance(raw, Mapping):
-        raise ValueError(f"user {data.get('id')!r}: preferences must be an object")
+        raise ValueError(f"user {user_id!r}: {where} must be an object")
     unknown = set(raw) - set(SOURCE_NAMES)
     if unknown:
-        raise ValueError(f"user {data.get('id')!r}: unknown sources {sorted(unknown)}")
-    preferences = {source: parse_latent(value) for source, value in raw.items()}
-    return SimulatedUser(str(data["id"]), str(data.get("description", "")), preferences)
+        raise ValueError(
+            f"user {user_id!r}: {where}: unknown sources {sorted(unknown)} "
+            f"(the sources are {', '.join(SOURCE_NAMES)})"
+        )
+    try:
+        return {source: parse_latent(value) for source, value in raw.items()}
+    except ValueError as err:
+        raise ValueError(f"user {user_id!r}: {where}: {err}") from None
+
+
+def _changes(user_id: object, raw: object) -> tuple[PreferenceChange, ...]:
+    """The ``changes`` list: objects with an integer ``at_round`` (≥ 1, strictly increasing)
+    and a ``preferences`` map."""
+    if not isinstance(raw, list):
+        raise ValueError(f"user {user_id!r}: changes must be a list")
+    changes: list[PreferenceChange] = []
+    for i, item in enumerate(raw):
+        where = f"changes[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"at_round", "preferences"}:
+            raise ValueError(
+                f"user {user_id!r}: {where} must be an object with exactly 'at_round' and "
+                "'preferences'"
+            )
+        at = item["at_round"]
+        if not isinstance(at, int) or isinstance(at, bool) or at < 1:
+            raise ValueError(f"user {user_id!r}: {where}.at_round must be an integer ≥ 1")
+        if changes and at <= changes[-1].at_round:
+            raise ValueError(
+                f"user {user_id!r}: {where}.at_round {at} must be greater than the previous "
+                f"change's ({changes[-1].at_round})"
+            )
+        preferences = _preference_map(user_id, item["preferences"], f"{where}.preferences")
+        changes.append(PreferenceChange(at, preferences))
+    return tuple(changes)
+
+
+def parse_user(data: Mapping[str, object]) -> SimulatedUser:
+    """One user from its JSON object (keys ``id``, ``preferences``, optional ``description``
+    and ``changes``); a ValueError names the user and what is wrong."""
+    if not isinstance(data, Mapping) or "id" not in data:
+        raise ValueError("every user must be an object with an 'id'")
+    user_id = data["id"]
+    preferences = _preference_map(user_id, data.get("preferences", {}), "preferences")
+    changes = _changes(user_id, data.get("changes", []))
+    return SimulatedUser(str(user_id), str(data.get("description", "")), preferences, changes)
 
 
 def load_population(path: Path | str | None = None) -> list[SimulatedUser]:
     """The users of a population file (the default population when ``path`` is None)."""
     data = json.loads(Path(path or DEFAULT_POPULATION).read_text(encoding="utf-8"))
+    if not isinstance(data, Mapping) or not isinstance(data.get("users"), list):
+        raise ValueError("a population is an object with a 'users' list")
     users = [parse_user(user) for user in data["users"]]
     ids = [u.user_id for u in users]
     if len(set(ids)) != len(ids):

@@ -79,6 +79,14 @@ def test_most_represented_keeps_majority_values_only() -> None:
         "emoji": "yes",
     }
     assert most_represented([]) == {}
+    # weighted: the second style (4 of 6 votes) outvotes the two that disagree with it
+    assert most_represented(styles, weights=[1, 4, 1]) == {
+        "length": "short",
+        "tone": "formal",
+        "emoji": "yes",
+    }
+    with pytest.raises(ValueError):
+        most_represented(styles, weights=[1, 2])
 
 
 def test_aggregate_phrases_writes_one_phrase() -> None:

@@ -90,3 +90,59 @@ def test_a_new_population_is_only_a_json_file(tmp_path: Path) -> None:
 def test_invalid_users_are_rejected(data: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         parse_user(data)
+
+
+def test_a_change_gives_the_whole_new_preference_map_from_its_round_on() -> None:
+    user = parse_user(
+        {
+            "id": "shifter",
+            "preferences": {"news": "bullet points", "wiki": "brief"},
+            "changes": [
+                {"at_round": 5, "preferences": {"news": "prose"}},
+                {"at_round": 9, "preferences": {"news": {"emoji": "yes"}}},
+            ],
+        }
+    )
+    assert [c.at_round for c in user.changes] == [5, 9]
+    assert user.at_round(0).latent_style("news") == {"format": "bullets"}
+    assert user.at_round(4).latent_style("wiki") == {"length": "short"}
+    assert user.at_round(5).latent_style("news") == {"format": "prose"}
+    assert user.at_round(5).latent_style("wiki") == {}  # the whole map changed, not one source
+    assert user.at_round(8).at_round(9).latent_style("news") == {"emoji": "yes"}
+
+    context = make_context("news", 2)
+    bullets = render(context, "summarize", {"format": "bullets"})
+    assert user.at_round(4).respond(context, "summarize", bullets).accepted
+    judged_later = user.at_round(5).respond(context, "summarize", bullets)
+    assert not judged_later.accepted and judged_later.cost > 0
+    assert detect_style(judged_later.edited)["format"] == "prose"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"at_round": 3}, "changes must be a list"),
+        ([{"at_round": 3}], "exactly 'at_round' and 'preferences'"),
+        ([{"at_round": "3", "preferences": {}}], "at_round must be an integer"),
+        ([{"at_round": 0, "preferences": {}}], "at_round must be an integer ≥ 1"),
+        ([{"at_round": 4, "preferences": {}}, {"at_round": 4, "preferences": {}}], "greater"),
+        ([{"at_round": 4, "preferences": {"blog": "brief"}}], r"changes\[0\].preferences"),
+        ([{"at_round": 4, "preferences": {"news": "sparkly"}}], "no attribute for"),
+        ([{"at_round": 4, "preferences": {"news": 7}}], "give a phrase or an object"),
+    ],
+)
+def test_bad_changes_are_rejected_with_a_message(changes: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_user({"id": "x", "preferences": {}, "changes": changes})
+
+
+def test_a_population_file_with_changes_loads(tmp_path: Path) -> None:
+    path = tmp_path / "pop.json"
+    person = {"id": "p", "preferences": {"news": "bullet points"}}
+    person["changes"] = [{"at_round": 2, "preferences": {"news": "prose"}}]
+    path.write_text(json.dumps({"name": "t", "users": [person]}))
+    (user,) = load_population(path)
+    assert user.at_round(2).latent_style("news") == {"format": "prose"}
+    path.write_text(json.dumps({"name": "t"}))
+    with pytest.raises(ValueError, match="'users' list"):
+        load_population(path)
