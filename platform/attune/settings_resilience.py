@@ -40,6 +40,17 @@ CELERY_BEAT_SCHEDULE["sweep-embeddings"] = {
     "schedule": float(os.environ.get("ATTUNE_EMBEDDING_SWEEP_SECONDS", "120")),
     "options": {"queue": "maintenance"},
 }
+# CoPL retraining on new feedback: collab.check_training_trigger queues a run once
+# ATTUNE_COPL_TRIGGER_PAIRS new pairs arrived since the last one (0, the default, does nothing).
+ATTUNE_COPL_TRIGGER_CHECK_SECONDS = float(
+    os.environ.get("ATTUNE_COPL_TRIGGER_CHECK_SECONDS", "300")
+)
+CELERY_BEAT_SCHEDULE["copl-check-training-trigger"] = {
+    "task": "collab.check_training_trigger",
+    "schedule": ATTUNE_COPL_TRIGGER_CHECK_SECONDS,
+    # a check missed while the workers were busy is dropped: the next one sees the same pairs
+    "options": {"expires": ATTUNE_COPL_TRIGGER_CHECK_SECONDS, "queue": "maintenance"},
+}
 # The console's overall edit cost per round (apps.console.selectors): refreshed in the background,
 # so /console/plots only reads it (a page asks for a refresh itself when it is 60 s old).
 CELERY_BEAT_SCHEDULE["console-cost-per-round"] = {

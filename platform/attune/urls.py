@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("apps.adapters.api.urls")),
     path("api/", include("apps.memory.api.urls")),
     path("api/", include("apps.collab.api.urls")),
+    path("api/", include("apps.generation.api.layer_urls")),
     path("console/", include("apps.console.urls")),
     path("v1/", include("apps.generation.api.urls")),
     path("", include("apps.web.urls")),

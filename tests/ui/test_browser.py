@@ -177,6 +177,22 @@ def test_an_expired_session_keeps_the_typed_edit(new_page):
     assert not interaction.edits.exists()  # shown again, saved only when the person says so
 
 
+def test_a_layer_switch_turns_off_and_stays_off(new_page):
+    from apps.generation.models import LayerSettings
+
+    person = make_user()
+    page = new_page()
+    log_in(page, person.username, "/login?next=/me")
+    assert page.is_checked("#id_layer-memory") and page.is_checked("#id_layer-adapter")
+    page.uncheck("#id_layer-memory")
+    page.click("#save-layers")
+    page.wait_for_selector("#layers-form")
+    assert "Off: memory." in page.inner_text("body")
+    assert not page.is_checked("#id_layer-memory") and page.is_checked("#id_layer-adapter")
+    assert LayerSettings.objects.get(user=person).memory is False
+    screenshot(page, "15-layer-switches")
+
+
 def test_form_errors_show_in_place(new_page):
     person = make_user()
     page = new_page()

@@ -58,13 +58,18 @@ def queue_states() -> dict[str, str]:
     return {name: q["state"] for name, q in body["checks"]["queues"]["queues"].items()}
 
 
+def gpu_round_trip_ms() -> float | None:
+    body = Client().get("/healthz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()
+    return body["checks"]["queues"]["queues"]["gpu"].get("round_trip_ms")
+
+
 def test_ping_busy_stuck_and_back(redis_app):
     with celery_worker(REDIS_URL, include="tests.apps.health.worker_tasks") as worker:
         until(lambda: WorkerHeartbeat.objects.exists(), 90, "the worker's heartbeat")
         until(lambda: queue_states() == {"default": "ok", "gpu": "ok"}, 30, "pings answered")
-        answer = Client().get("/healthz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
-        found = answer.json()["checks"]["queues"]["queues"]
-        assert found["gpu"]["round_trip_ms"] < 3000, found
+        # A ping answered late (a loaded machine) reads "busy" with no round trip: ask again.
+        trip = until(gpu_round_trip_ms, 30, "a ping's round trip measured")
+        assert 0 < trip < 3000
 
         redis_app.send_task("tests.health.hold", args=[40], queue="gpu")  # long: a loaded CI
         until(lambda: queue_states()["gpu"] == "busy", 30, "busy while the long task runs")
