@@ -8,6 +8,12 @@ preference the *user wrote* is **in charge** when its context is within ``thresh
 used. Aggregation keeps that precedence: the user's own phrase decides what it names and the other
 entries fill in the rest (the most represented of their attributes).
 
+Reach. A learned entry speaks for contexts like its own: when some of the ranked entries lie
+within ``near`` (``ATTUNE_MEMORY_NEAR_DISTANCE``) of the query, only those (and the user's own in
+charge) are aggregated, so a kind of context the user has edited once is not outvoted by entries
+of other kinds that happen to fill the ``k``; a context unlike any before (none within reach)
+borrows from the nearest entries, whatever their distance.
+
 Superseding. People change their taste: an entry stored for a context replaces (supersedes) the
 user's older *active* entries that are among its ``k`` nearest contexts, within ``cutoff``
 (``ATTUNE_MEMORY_SUPERSEDE_DISTANCE``), and **contradict** it: some style attribute both phrases
@@ -23,10 +29,14 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from apps.memory.inference import Candidate, InferenceBackend, InferenceError, Usage
+from apps.memory.inference import Candidate, InferenceBackend, InferenceError, Inferred, Usage
 from core.world.preferences import parse_preference
 
 log = logging.getLogger(__name__)
+
+DEFAULT_NEAR_DISTANCE = 0.7
+"""``ATTUNE_MEMORY_NEAR_DISTANCE``'s default: 95% of MiniLM distances between contexts of one
+offline-world source are below 0.71, 95% of those between different sources above 0.73."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,13 @@ def rank(neighbors: Iterable[Neighbor], k: int, threshold: float) -> list[Neighb
     return sorted(neighbors, key=lambda n: (not n.in_charge(threshold), n.distance, -n.entry_id))[
         :k
     ]
+
+
+def within_reach(ranked: list[Neighbor], near: float, threshold: float) -> list[Neighbor]:
+    """The ranked neighbors that vote for a query (see Reach in the module docstring): those
+    within ``near`` of it, and the user's own in charge, when there are any; else all of them."""
+    close = [n for n in ranked if n.distance <= near or n.in_charge(threshold)]
+    return close or ranked
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,19 @@ def condition(ranked: list[Neighbor], threshold: float, backend: InferenceBacken
         log.warning("memory aggregation failed (%s): %s; first entry used", err.reason, err)
         return fallback(ranked, err.reason)
     return Conditioning(answer.preference, tuple(n.entry_id for n in ranked), answer.usage)
+
+
+def taught(used: str, inferred: str, backend: InferenceBackend) -> Inferred:
+    """What an edit teaches for its context: the preference that conditioned the output,
+    corrected by what the edit moved (``inferred`` decides the attributes it names, ``used``
+    gives the rest: the user saw them and left them). The entry stands whole, so a CIPHER-1
+    retrieval of it asks for everything again, not only the last correction. Nothing used, or
+    nothing read: ``inferred`` as it is (an edit that moved nothing teaches nothing)."""
+    if not used or not inferred or used == inferred:
+        return Inferred(inferred)
+    return backend.aggregate(
+        [Candidate(inferred, in_charge=True, recency=1), Candidate(used, recency=0)]
+    )
 
 
 def contradicts(first: str, second: str) -> bool:

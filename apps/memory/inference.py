@@ -159,20 +159,29 @@ def as_is(candidates: Sequence[Candidate]) -> Inferred | None:
 class OfflineBackend:
     """Answers the CIPHER prompts with the style detectors of the offline world.
 
-    Inference: the attributes an edit changed (their revised values) plus the marked, non-default
-    features the revision kept (bullets, emojis, a question …), which is what an instruct model
-    describing the revision would name; several edits are aggregated. Aggregation: per attribute
-    the value at least half of the preferences name (``most_represented``), each weighted by its
-    age (1 for the oldest candidate, 1.5 for the next …: of five, the two newest outvote the three
-    older ones, so a change of taste wins once it is about as frequent, while one newer entry
-    alone does not outvote two or more), where the user's own preferences decide the attributes
-    they name and keep their words.
+    Inference: the attributes an edit moved (their revised values): evidence per attribute, so
+    an attribute enters a preference only when an edit changed it, never because an output
+    happened to have it and the user left it alone; several edits are aggregated.
+    ``names_kept=True`` is the earlier reader, which also named the marked, non-default features
+    a revision kept (bullets, emojis, a question …), as an instruct model describing the revision
+    might; kept for the benchmark's comparison.
+
+    Aggregation: per attribute the value at least half of the preferences that name it choose
+    (``most_represented(of_naming=True)``; ``share_of_all=True``, the earlier rule: half of all
+    the preferences), each weighted by its age (1 for the oldest candidate, 1.5 for the next …:
+    of five, the two newest outvote the three older ones, so a change of taste wins once it is
+    about as frequent, while one newer entry alone does not outvote two or more), where the
+    user's own preferences decide the attributes they name and keep their words.
     """
 
     name = "offline"
 
-    def __init__(self, min_share: float = 0.5) -> None:
+    def __init__(
+        self, min_share: float = 0.5, names_kept: bool = False, share_of_all: bool = False
+    ) -> None:
         self.min_share = min_share
+        self.names_kept = names_kept
+        self.share_of_all = share_of_all
 
     def infer_one(self, original: str, revised: str) -> dict[str, str]:
         """The partial style one edit shows."""
@@ -181,12 +190,16 @@ class OfflineBackend:
         return {
             name: value
             for name, value in after.items()
-            if value != before[name] or value != neutral[name]
+            if value != before[name] or (self.names_kept and value != neutral[name])
         }
 
     def infer(self, pairs: Sequence[EditPair]) -> Inferred:
         styles = [self.infer_one(original, revised) for original, revised in pairs]
-        style = styles[0] if len(styles) == 1 else most_represented(styles, self.min_share)
+        style = (
+            styles[0]
+            if len(styles) == 1
+            else most_represented(styles, self.min_share, of_naming=not self.share_of_all)
+        )
         phrase = style_to_phrase(style)
         return Inferred(phrase, usage_of(inference_prompt(pairs), phrase))
 
@@ -203,6 +216,7 @@ class OfflineBackend:
             [phrase_to_style(c.preference) for c in others],
             self.min_share,
             weights=[1 + c.recency / 2 for c in others],
+            of_naming=not self.share_of_all,
         )
         rest = {name: value for name, value in voted.items() if name not in named}
         phrase = "; ".join([*own, style_to_phrase(rest)] if rest else own)

@@ -23,7 +23,15 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.memory.cache import memory_cache
-from apps.memory.cipher import Conditioning, Neighbor, Rival, condition, fallback, rank
+from apps.memory.cipher import (
+    Conditioning,
+    Neighbor,
+    Rival,
+    condition,
+    fallback,
+    rank,
+    within_reach,
+)
 from apps.memory.inference import InferenceBackend, InferenceError, backend_from_settings
 from apps.memory.models import MemoryEntry, PendingInference
 
@@ -166,7 +174,9 @@ def preference_for(
     """
     embedding = embed_context(context) if isinstance(context, str) else context
     threshold = settings.ATTUNE_MEMORY_PRECEDENCE_DISTANCE
-    ranked = nearest(user, embedding, k)
+    ranked = within_reach(
+        nearest(user, embedding, k), settings.ATTUNE_MEMORY_NEAR_DISTANCE, threshold
+    )
     try:
         backend = backend or backend_from_settings()
     except InferenceError as err:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.common.embeddings import schedule_embedding
 from apps.feedback.models import Edit, Interaction
-from apps.memory.cipher import Superseding, superseding
+from apps.memory.cipher import Superseding, superseding, taught
 from apps.memory.inference import InferenceBackend, InferenceError, backend_from_settings, clip
 from apps.memory.models import MemoryEntry, PendingInference
 from apps.memory.selectors import rivals_of
@@ -199,10 +199,12 @@ def _learn(edit_id: int, backend: InferenceBackend | None) -> MemoryEntry | None
         return existing
     if edit.distance == 0:
         return store_used_preference(edit)
-    inferred = (backend or backend_from_settings()).infer([(edit.original, edit.edited)])
+    backend = backend or backend_from_settings()
+    inferred = backend.infer([(edit.original, edit.edited)])
     if not inferred.preference:
         return None
-    preference = clip(inferred.preference, settings.ATTUNE_MAX_PREFERENCE_CHARS)
+    lesson = taught(edit.interaction.conditioning_preference, inferred.preference, backend)
+    preference = clip(lesson.preference, settings.ATTUNE_MAX_PREFERENCE_CHARS)
     return _from_edit(edit, preference, MemoryEntry.Origin.INFERRED)
 
 

@@ -98,10 +98,16 @@ def most_represented(
     styles: Sequence[Mapping[str, str]],
     min_share: float = 0.5,
     weights: Sequence[float] | None = None,
+    of_naming: bool = False,
 ) -> Style:
     """Per attribute, the value most of ``styles`` name, kept when at least ``min_share`` of
     all the styles name it; ties go to the value named first. With ``weights`` (one per style)
-    the counts and the share are weighted."""
+    the counts and the share are weighted.
+
+    ``of_naming``: the share is of the styles that name the attribute at all (evidence per
+    attribute: a style that says nothing about an attribute neither supports nor dilutes it), so
+    partial preferences, each naming only what one edit moved, add up instead of cancelling out.
+    """
     if not styles:
         return {}
     weights = [1.0] * len(styles) if weights is None else list(weights)
@@ -114,7 +120,8 @@ def most_represented(
     result: Style = {}
     for name in sorted(counts, key=_ORDER.__getitem__):
         value, count = counts[name].most_common(1)[0]
-        if count >= min_share * sum(weights):
+        total = sum(counts[name].values()) if of_naming else sum(weights)
+        if count >= min_share * total:
             result[name] = value
     return result
 

@@ -278,9 +278,10 @@ ATTUNE_MEMORY_PRECEDENCE_DISTANCE = float(
     os.environ.get("ATTUNE_MEMORY_PRECEDENCE_DISTANCE", "0.5")
 )
 # A new entry replaces contradicting older ones among its k nearest within this cosine distance
-# (apps.memory.cipher.superseding); 0.5: no two contexts of different offline-world sources
-# closer than 0.48, 1 pair in 5,000 within it; 53% of same-source pairs (README, memory).
+# (apps.memory.cipher.superseding); learned entries vote only within NEAR of a query when any
+# are (apps.memory.cipher.within_reach; 2 turns it off). Both measured in the README (memory).
 ATTUNE_MEMORY_SUPERSEDE_DISTANCE = float(os.environ.get("ATTUNE_MEMORY_SUPERSEDE_DISTANCE", "0.5"))
+ATTUNE_MEMORY_NEAR_DISTANCE = float(os.environ.get("ATTUNE_MEMORY_NEAR_DISTANCE", "0.7"))
 
 # CoPL collaborative reward (apps.collab, workers.collab): versioned user embeddings (pgvector,
 # 64 dims) and the mixture-of-LoRA reward model, trained together on the gpu queue.

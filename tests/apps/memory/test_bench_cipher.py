@@ -7,9 +7,12 @@ from collections import Counter
 import pytest
 
 from bench._cipher_methods import METHODS
+from bench._reader_noise import NoisyReader, parse_noise
 from bench.cipher import Agent, context_stream, finish_seed, play_round, start_seed
+from core.world.detectors import detect_style
+from core.world.renderer import render
 from core.world.simulated_users import parse_user
-from core.world.sources import SOURCE_NAMES
+from core.world.sources import SOURCE_NAMES, make_context
 
 
 def test_context_streams_sample_sources_evenly_and_reproducibly():
@@ -35,3 +38,24 @@ def test_cipher_learns_from_edits_where_no_learning_does_not():
     assert cost["CIPHER-5"] < cost["no learning"] / 2 and cost["CIPHER-1"] < cost["no learning"] / 2
     assert tallies["CIPHER-5"].usage.calls > 0 and tallies["ICL-edit-5"].usage.calls == 0
     assert tallies["ICL-edit-5"].conditioning_tokens > tallies["CIPHER-5"].conditioning_tokens
+
+
+def test_the_noisy_reader_misses_and_invents_at_the_rates_asked():
+    context = make_context("news", 1)
+    original = render(context, "summarize", {})
+    revised = render(context, "summarize", {"format": "bullets", "tone": "casual"})
+    shown = {"format": "bullets", "tone": "casual"}
+    reader = NoisyReader((0.3, 0.2), "test")
+    reads = [reader.infer_one(original, revised) for _ in range(2000)]
+    missed = sum(name not in read for read in reads for name in shown) / (2 * len(reads))
+    invented = [{n: v for n, v in read.items() if n not in shown} for read in reads]
+    assert missed == pytest.approx(0.3, abs=0.04)
+    assert sum(bool(extra) for extra in invented) / len(reads) == pytest.approx(0.2, abs=0.03)
+    actual = detect_style(revised)
+    assert all(v != actual[n] for extra in invented for n, v in extra.items())  # always wrong
+    assert NoisyReader((0, 0), "test").infer_one(original, revised) == shown
+    assert parse_noise("0.2,0.1") == (0.2, 0.1)
+    with pytest.raises(ValueError):
+        parse_noise("0.2")
+    with pytest.raises(ValueError):
+        parse_noise("2,0")

@@ -32,23 +32,32 @@ def test_an_edit_from_prose_to_bullets_yields_a_phrase_about_bullets():
     assert inferred.usage.calls == 1 and inferred.usage.prompt_tokens == count_tokens(prompt)
 
 
-def test_offline_inference_names_changed_and_marked_features_only():
+def test_offline_inference_names_what_the_edit_moved_only():
     original = rendered(length="medium", tone="formal", emoji="yes")
     revised = rendered(length="short", tone="casual", emoji="yes")
     style = phrase_to_style(OfflineBackend().infer([(original, revised)]).preference)
-    assert style == {"length": "short", "tone": "casual", "emoji": "yes"}
-    unchanged = OfflineBackend().infer([(original, original)])
-    assert phrase_to_style(unchanged.preference) == {"emoji": "yes"}
+    assert style == {"length": "short", "tone": "casual"}  # the emojis were there already
+    assert OfflineBackend().infer([(original, original)]).preference == ""
+    before = OfflineBackend(names_kept=True)  # the earlier reader: kept marked features too
+    assert phrase_to_style(before.infer([(original, revised)]).preference)["emoji"] == "yes"
+    assert phrase_to_style(before.infer([(original, original)]).preference) == {"emoji": "yes"}
 
 
-def test_offline_aggregation_keeps_the_most_represented_and_the_users_own_words():
+def test_offline_aggregation_weighs_evidence_per_attribute_and_the_users_own_words():
     backend = OfflineBackend()
     phrases = ["brief, bullet points", "brief, casual", "brief, bullet points, with emojis"]
     answer = backend.aggregate([Candidate(p) for p in phrases])
-    assert phrase_to_style(answer.preference) == {"length": "short", "format": "bullets"}
+    # a phrase that says nothing of an attribute neither supports nor dilutes it
+    assert phrase_to_style(answer.preference) == {
+        "length": "short", "format": "bullets", "tone": "casual", "emoji": "yes"
+    }  # fmt: skip
     assert answer.usage.calls == 1
+    split = backend.aggregate([Candidate("brief"), Candidate("detailed"), Candidate("brief")])
+    assert phrase_to_style(split.preference) == {"length": "short"}  # 2 of the 3 that name it
+    before = OfflineBackend(share_of_all=True).aggregate([Candidate(p) for p in phrases])
+    assert phrase_to_style(before.preference) == {"length": "short", "format": "bullets"}
     own = backend.aggregate([Candidate("prose please", in_charge=True), *map(Candidate, phrases)])
-    assert own.preference == "prose please; brief"  # the user's format wins; length from the rest
+    assert own.preference == "prose please; brief, casual, with emojis"  # the user's format wins
     single = backend.aggregate([Candidate("brief"), Candidate("brief")])
     assert single.preference == "brief" and single.usage.calls == 0  # used directly, no call
 

@@ -8,6 +8,7 @@ from apps.feedback.models import Edit
 from apps.memory.models import MemoryEntry
 from apps.memory.services import infer_from_edit
 from apps.memory.tasks import infer_preference
+from core.world.preferences import phrase_to_style
 from core.world.renderer import render
 from core.world.sources import make_context
 from tests.support.factories import InteractionFactory
@@ -40,6 +41,20 @@ def test_an_edit_is_learned_by_the_task_after_commit(
     assert (entry.user, entry.source, entry.context_text) == (user, "wiki", CONTEXT.text)
     assert infer_from_edit(edit["id"]) == entry  # idempotent: one entry per edit
     assert MemoryEntry.objects.count() == 1
+
+
+def test_an_edit_teaches_the_preference_used_corrected_by_what_it_moved(user):
+    interaction = InteractionFactory(
+        user=user, output=BULLETS, conditioning_preference="bullet points, with emojis"
+    )
+    revised = render(CONTEXT, "summarize", {"format": "prose"})
+    edit = Edit.objects.create(
+        user=user, interaction=interaction, original=BULLETS, edited=revised, distance=3
+    )
+    entry = infer_from_edit(edit.pk)
+    # the edit moved the format; the emojis asked for stay part of the lesson (the reader alone
+    # would say "prose")
+    assert phrase_to_style(entry.preference) == {"format": "prose", "emoji": "yes"}
 
 
 def test_accepting_an_output_unedited_stores_the_preference_used(

@@ -61,15 +61,33 @@ def test_a_preference_the_user_wrote_outranks_inferred_ones_for_similar_contexts
 
 
 def test_preference_for_aggregates_the_most_represented_attributes(user):
+    entry(user, "detailed, prose", 0.3)  # the oldest: outvoted on what the others name
     entry(user, "brief, bullet points", 0.1)
     entry(user, "brief, with emojis", 0.2, origin=USED)
-    entry(user, "brief, bullet points, casual", 0.3)
     conditioning = preference_for(user, QUERY, k=5, backend=OfflineBackend())
-    assert conditioning.preference == "brief, bullet points"
+    assert conditioning.preference == "brief, bullet points, with emojis"
     assert len(conditioning.memory_ids) == 3 and conditioning.usage.calls == 1
     single = preference_for(user, QUERY, k=1, backend=OfflineBackend())  # CIPHER-1
     assert single.preference == "brief, bullet points" and single.usage.calls == 0
     assert preference_for(UserFactory(), QUERY).preference == ""  # empty memory
+
+
+def test_entries_within_reach_are_not_outvoted_by_farther_ones(user, settings):
+    settings.ATTUNE_MEMORY_NEAR_DISTANCE = 0.7
+    near = entry(user, "prose, formal", 0.2)  # the one edit for this kind of context
+    for d in (0.8, 0.85, 0.9, 0.95):  # other kinds of context, all wanting the opposite
+        entry(user, "bullet points, casual", d)
+    conditioning = preference_for(user, QUERY, k=5, backend=OfflineBackend())
+    assert conditioning.preference == "prose, formal" and conditioning.memory_ids == (near.pk,)
+    settings.ATTUNE_MEMORY_NEAR_DISTANCE = 2.0  # off: the k nearest vote, whatever their distance
+    assert preference_for(user, QUERY, k=5, backend=OfflineBackend()).preference == (
+        "bullet points, casual"
+    )
+    near.delete()  # nothing within reach: a new kind of context borrows from the nearest
+    settings.ATTUNE_MEMORY_NEAR_DISTANCE = 0.7
+    assert preference_for(user, QUERY, k=5, backend=OfflineBackend()).preference == (
+        "bullet points, casual"
+    )
 
 
 def test_the_sql_order_is_the_rule_of_apps_memory_cipher(user, settings):

@@ -89,6 +89,14 @@ def test_most_represented_keeps_majority_values_only() -> None:
         most_represented(styles, weights=[1, 2])
 
 
+def test_most_represented_of_naming_counts_only_the_styles_that_name_an_attribute() -> None:
+    styles = [{"length": "short"}, {"tone": "casual"}, {"tone": "casual"}, {"tone": "formal"}]
+    assert most_represented(styles) == {"tone": "casual"}  # short: 1 of 4
+    assert most_represented(styles, of_naming=True) == {"length": "short", "tone": "casual"}
+    split = [{"tone": "casual"}, {"tone": "formal"}, {"tone": "formal"}]
+    assert most_represented(split, weights=[3, 1, 1], of_naming=True) == {"tone": "casual"}
+
+
 def test_aggregate_phrases_writes_one_phrase() -> None:
     phrases = ["brief, casual", "brief, formal, with emojis", "detailed, casual, bullet points"]
     assert aggregate_phrases(phrases) == "brief, casual"
