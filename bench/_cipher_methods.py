@@ -16,7 +16,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from apps.memory.cipher import Neighbor, condition, rank
+from apps.memory.cipher import (
+    DEFAULT_NEAR_DISTANCE,
+    Neighbor,
+    condition,
+    rank,
+    taught,
+    within_reach,
+)
 from apps.memory.inference import OfflineBackend, Usage, count_tokens
 from core.world.preferences import style_to_phrase
 from core.world.simulated_users import SimulatedUser, UserResponse
@@ -153,10 +160,14 @@ class Cipher(Method):
     """CIPHER-k: memory of (context embedding, preference); k nearest aggregated (k=1: as is).
 
     An edit adds the preference inferred from it; an accepted output adds the preference used.
+    ``near``: only entries within it vote when any are (``within_reach``), and an edit teaches
+    the used preference corrected by it (``taught``): the platform's rule. None: the k nearest
+    vote whatever their distance and an edit teaches what the reader names (the rule before).
     """
 
     k: int = 5
     threshold: float = 0.5  # the setting's default; simulated users write no preferences
+    near: float | None = DEFAULT_NEAR_DISTANCE
     index: _Nearest = field(default_factory=_Nearest)
     preferences: list[str] = field(default_factory=list)
 
@@ -168,6 +179,8 @@ class Cipher(Method):
             )
         ]
         ranked = rank(neighbors, self.k, self.threshold)
+        if self.near is not None:
+            ranked = within_reach(ranked, self.near, self.threshold)
         conditioning = condition(ranked, self.threshold, self.backend)
         return self._condition_with(conditioning.preference, conditioning.usage)
 
@@ -178,6 +191,9 @@ class Cipher(Method):
             return
         inferred = self.backend.infer([(output, response.edited)])
         self.usage += inferred.usage
+        if self.near is not None:  # the platform's rule: the used preference, corrected
+            inferred = taught(used, inferred.preference, self.backend)
+            self.usage += inferred.usage
         if inferred.preference:
             self._remember(item, inferred.preference)
 
@@ -186,13 +202,37 @@ class Cipher(Method):
         self.preferences.append(preference)
 
 
-METHODS: dict[str, Callable[[SimulatedUser], Method]] = {
-    "no learning": Method,
-    "explore-then-exploit": ExploreThenExploit,
-    "continual": Continual,
-    "ICL-edit-5": ICLEdit,
-    "CIPHER-1": lambda user: Cipher(user=user, k=1),
-    "CIPHER-5": lambda user: Cipher(user=user, k=5),
-    "oracle": Oracle,
+BEFORE: dict[str, bool] = {"names_kept": True, "share_of_all": True}
+"""The reader and aggregation rule before evidence per attribute (``OfflineBackend`` options)."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method of the benchmark: a factory of a fresh learner for one user (given its reader),
+    and the reader's rule (``OfflineBackend`` options; {} is the platform's)."""
+
+    make: Callable[[SimulatedUser, OfflineBackend], Method]
+    rule: dict[str, bool] = field(default_factory=dict)
+
+
+def _cipher(k: int, near: float | None) -> Callable[[SimulatedUser, OfflineBackend], Method]:
+    return lambda user, backend: Cipher(user=user, backend=backend, k=k, near=near)
+
+
+def _plain(cls: type[Method]) -> Callable[[SimulatedUser, OfflineBackend], Method]:
+    return lambda user, backend: cls(user=user, backend=backend)
+
+
+METHODS: dict[str, MethodSpec] = {
+    "no learning": MethodSpec(_plain(Method)),
+    "explore-then-exploit": MethodSpec(_plain(ExploreThenExploit)),
+    "continual": MethodSpec(_plain(Continual)),
+    "ICL-edit-5": MethodSpec(_plain(ICLEdit)),
+    "CIPHER-1 (before)": MethodSpec(_cipher(1, None), BEFORE),
+    "CIPHER-5 (before)": MethodSpec(_cipher(5, None), BEFORE),
+    "CIPHER-1": MethodSpec(_cipher(1, DEFAULT_NEAR_DISTANCE)),
+    "CIPHER-5": MethodSpec(_cipher(5, DEFAULT_NEAR_DISTANCE)),
+    "oracle": MethodSpec(_plain(Oracle)),
 }
-"""Every method of the benchmark, by name, as a factory of a fresh learner for one user."""
+"""Every method of the benchmark, by name. "(before)": CIPHER as it was before reach and
+evidence per attribute (no distance cut-off; the reader names kept features; shares of all)."""
