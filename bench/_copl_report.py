@@ -1,9 +1,14 @@
 """The CoPL benchmark's output: the accuracy table with its targets, the starting-η probe and the
-user-embedding map (``bench/copl.py`` runs the seeds)."""
+user-embedding map (``bench/copl.py`` runs the seeds).
+
+Rows: the baselines, **graph alone** (the GNN's dot-product preference, on the test pairs whose
+texts are in the graph), **CoPL reward** (the reward model alone, CoPL before the graph mix) and
+**CoPL** (reward + w * graph score, the product's scoring)."""
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -14,8 +19,10 @@ from workers.collab.uses import starting_eta
 
 if TYPE_CHECKING:
     from bench.copl import SeedResult
+    from workers.collab.gnn import UserEmbeddings
+    from workers.collab.reward import PersonalizedRewardModel
 
-METHODS = ("global BT", "per-user", "LoRe", "CoPL")
+METHODS = ("global BT", "per-user", "LoRe", "graph alone", "CoPL reward", "CoPL")
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -26,8 +33,10 @@ def mean_std(values: Sequence[float]) -> str:
     return f"{100 * statistics.mean(values):5.1f} ± {100 * spread:4.1f}"
 
 
-def report(results: Sequence[SeedResult], command: str) -> None:
+def report(results: Sequence[SeedResult], command: str, title: str = "") -> None:
     print(f"\nCoPL benchmark ({len(results)} seed(s)), pairwise accuracy in %, mean ± std")
+    if title:
+        print(f"data: {title}")
     print(f"{'method':<12} {'seen':>13} {'unseen (4)':>13} {'seen <=8':>13}")
     for method in METHODS:
         cells = [
@@ -50,18 +59,58 @@ def report(results: Sequence[SeedResult], command: str) -> None:
         print(f"  {key}: {statistics.mean(r.notes.get(key, 0.0) for r in results):.3g}")
 
     def mean(method: str, column: str) -> float:
-        return 100 * statistics.mean(r.acc[method][column] for r in results)
+        values = [r.acc[method][column] for r in results]
+        values = [v for v in values if v == v]
+        return 100 * statistics.mean(values) if values else float("nan")
 
     checks = [
         ("CoPL - global, seen", mean("CoPL", "seen") - mean("global BT", "seen"), 15.0),
         ("CoPL - global, unseen", mean("CoPL", "unseen") - mean("global BT", "unseen"), 10.0),
         ("CoPL - per-user, <=8", mean("CoPL", "<=8 pairs") - mean("per-user", "<=8 pairs"), 0.0),
     ]
+    for column in ("seen", "unseen"):
+        # on the same pairs: the graph's pairs (n/a when no test pair is in the graph)
+        gap = mean("CoPL, graph's pairs", column) - mean("graph alone", column)
+        if gap == gap:
+            checks.append((f"CoPL - graph alone, {column} (graph's pairs)", gap, 0.0))
     print("targets:")
     for name, gap, need in checks:
         verdict = "met" if gap >= need else "NOT met"
         print(f"  {name}: {gap:+.1f} points (need >= {need:+.0f}): {verdict}")
     print(f"command: {command}")
+
+
+def diagnostics(
+    data: PreferenceDataset,
+    embeddings: UserEmbeddings,
+    model: PersonalizedRewardModel,
+    result: SeedResult,
+    methods: Counter[str],
+) -> None:
+    """Cold-start sources; routing purity: the share of users whose expert serves mostly users
+    of their own group (1.0: no expert mixes groups; a group may use several experts)."""
+    groups = data.groups()
+    result.notes["unseen via shared responses"] = methods["shared-response"]
+    result.notes["unseen via all users / mean"] = methods["all-users"] + methods["mean"]
+    if not groups:
+        return
+    with torch.no_grad():
+        seen_experts = model.route(embeddings.users).expert.tolist()
+    per_expert: dict[int, Counter[str]] = defaultdict(Counter)
+    for user, expert in zip(embeddings.user_ids, seen_experts, strict=True):
+        per_expert[expert][groups[user]] += 1
+    owner = {e: c.most_common(1)[0][0] for e, c in per_expert.items()}
+    pairs = zip(embeddings.user_ids, seen_experts, strict=True)
+    result.notes["routing purity, seen"] = sum(owner[e] == groups[u] for u, e in pairs) / len(
+        seen_experts
+    )
+    result.notes["experts in use"] = len(per_expert)
+    if result.unseen:
+        users = list(result.unseen)
+        with torch.no_grad():
+            experts = model.route(torch.stack([result.unseen[u] for u in users])).expert.tolist()
+        ok = sum(owner.get(e) == groups.get(u) for u, e in zip(users, experts, strict=True))
+        result.notes["routing purity, unseen"] = ok / len(users)
 
 
 def eta_probe(data: PreferenceDataset, result: SeedResult) -> None:

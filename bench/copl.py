@@ -1,14 +1,25 @@
-"""CoPL: personalized reward accuracy, seen and unseen users, against global / per-user / LoRe.
+"""CoPL: personalized reward accuracy, seen and unseen users, against baselines and the graph.
 
-    ./attune bench copl [--data FILE.jsonl] [--seeds 3] [--quick] [--plot map.png] [--save DIR]
+    ./attune bench copl [--data FILE.jsonl] [--seeds 3] [--quick] [--shared-taste 0,0.5]
+                        [--plot map.png] [--save DIR]
 
 Without ``--data`` each seed generates UF-P-like data from the offline world (workers.collab.ufp);
-with it, the file is used as is and seeds only change model initialization. Per seed: frozen
-MiniLM encodings of every text (features for the baselines, prefix cache for CoPL), the signed GNN
-on the train pairs, the MoLE reward model trained on them, the optimization-free cold start of
-unseen users from their ``unseen_train`` pairs, then pairwise accuracy on ``test`` (seen users) and
-``unseen_test`` pairs. Figures are mean +- std over seeds; timings are wall-clock (and CPU) seconds
-on a machine that may be shared, so they are noisy.
+with it, the file is used as is and seeds only change model initialization. ``--shared-taste``
+takes one share or a comma list: each share is a generator setting (0: today's data; 0.5: the
+harder data, where half of each group's train-pool pairs are labelled by the group's random taste
+over specific texts and test pairs come from the train pool), run over all seeds with its own
+table; ``--shared-taste 0,0.5`` prints both. Per seed: frozen MiniLM encodings of every text
+(features for the baselines, prefix cache for CoPL), the signed GNN on the train pairs, the MoLE
+reward model trained on them, the graph's weight beside the reward (a calibration GNN without a
+held-out tenth of each user's train pairs; ``workers.collab.graph_mix``), the optimization-free
+cold start of unseen users from their ``unseen_train`` pairs, then pairwise accuracy on ``test``
+(seen users) and ``unseen_test`` pairs.
+
+Rows: the baselines; **graph alone**, the GNN's own preference ``u . (e_c - e_r)``, on the test
+pairs whose two texts are response nodes of the graph (n/a when none is); **CoPL reward**, the
+reward model alone (CoPL as it was before the graph mix); **CoPL**, the product's score, reward
+plus ``w`` times the graph's score. Figures are mean +- std over seeds; timings are wall-clock
+(and CPU) seconds on a machine that may be shared, so they are noisy.
 """
 
 from __future__ import annotations
@@ -21,18 +32,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 
-from bench._copl_report import METHODS, eta_probe, plot_map, report
+from bench._copl_report import METHODS, diagnostics, eta_probe, plot_map, report
 from workers.collab import baselines as bl
 from workers.collab.coldstart import adapt_user
 from workers.collab.data import PreferenceDataset, PreferencePair, load_jsonl
 from workers.collab.gnn import GNNConfig, UserEmbeddings, save_embeddings, train_gnn
 from workers.collab.graph import build_graph
+from workers.collab.graph_mix import GraphPrior, calibrate_graph_weight, mixed_scores
 from workers.collab.reward import MoLEConfig, PersonalizedRewardModel, build_reward_model
 from workers.collab.reward_artifacts import next_version_dir, save_reward_model
 from workers.collab.reward_training import (
@@ -128,6 +140,17 @@ def run_seed(data: PreferenceDataset, sizes: Sizes, seed: int, progress: bool) -
     train_cfg = replace(sizes.train, seed=seed)
     train_reward_model(model, examples, embeddings.users, train_cfg, cache, progress)
     clock.lap("reward")
+    calibration = calibrate_graph_weight(
+        model,
+        embeddings,
+        [(p.user_id, p.prompt, p.chosen, p.rejected) for p in train],
+        replace(sizes.gnn, seed=seed),
+        cache=cache,
+    )
+    model.graph_weight = calibration.weight
+    result.notes["graph weight w"] = calibration.weight
+    result.notes["calibration pairs"] = calibration.pairs
+    clock.lap("calibrate")
 
     by_user = data.by_user("unseen_train")
     fallback = torch.nn.functional.normalize(embeddings.users.mean(0), dim=0)
@@ -138,26 +161,62 @@ def run_seed(data: PreferenceDataset, sizes: Sizes, seed: int, progress: bool) -
         result.unseen[user] = adapted.embedding if adapted else fallback
     clock.lap("coldstart")
 
-    def copl_margins(pairs: Sequence[PreferencePair]) -> torch.Tensor:
-        if not pairs:
-            return torch.empty(0)
-        vectors = torch.stack(
+    graph = GraphPrior.of(embeddings.texts, embeddings.responses)
+
+    def vectors_of(pairs: Sequence[PreferencePair]) -> torch.Tensor:
+        return torch.stack(
             [
                 embeddings.users[rows[p.user_id]] if p.user_id in rows else result.unseen[p.user_id]
                 for p in pairs
             ]
         )
+
+    def copl_margins(pairs: Sequence[PreferencePair], mixed: bool) -> torch.Tensor:
+        if not pairs:
+            return torch.empty(0)
+        vectors = vectors_of(pairs)
         texts = [p.chosen for p in pairs] + [p.rejected for p in pairs]
         prompts = [p.prompt for p in pairs] * 2
-        rewards = model.score(torch.cat([vectors, vectors]), texts, prompts, cache=cache)
+        users = torch.cat([vectors, vectors])
+        if not mixed:
+            rewards = model.score(users, texts, prompts, cache=cache)
+        else:
+            rewards = mixed_scores(model, users, texts, prompts, graph, cache=cache)
         return rewards[: len(pairs)] - rewards[len(pairs) :]
 
-    result.acc["CoPL"] = _columns(copl_margins(test), copl_margins(unseen_test), small)
+    def graph_margins(pairs: Sequence[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
+        if not pairs:
+            return torch.empty(0), torch.empty(0, dtype=torch.bool)
+        vectors = vectors_of(pairs)
+        chosen = graph.scores(vectors, [p.chosen for p in pairs])
+        rejected = graph.scores(vectors, [p.rejected for p in pairs])
+        known = graph.known([p.chosen for p in pairs]) & graph.known([p.rejected for p in pairs])
+        return chosen - rejected, known
+
+    seen_mixed, unseen_mixed = copl_margins(test, True), copl_margins(unseen_test, True)
+    result.acc["CoPL reward"] = _columns(
+        copl_margins(test, False), copl_margins(unseen_test, False), small
+    )
+    result.acc["CoPL"] = _columns(seen_mixed, unseen_mixed, small)
+    (seen_graph, seen_known), (unseen_graph, unseen_known) = (
+        graph_margins(test),
+        graph_margins(unseen_test),
+    )
+    result.acc["graph alone"] = _columns(
+        seen_graph[seen_known], unseen_graph[unseen_known], small[seen_known]
+    )
+    # CoPL on the same pairs as the graph alone: what "keeps what the graph knows" compares
+    result.acc["CoPL, graph's pairs"] = _columns(
+        seen_mixed[seen_known], unseen_mixed[unseen_known], small[seen_known]
+    )
+    result.notes["test pairs in the graph, seen"] = float(seen_known.float().mean())
+    if len(unseen_known):
+        result.notes["test pairs in the graph, unseen"] = float(unseen_known.float().mean())
     clock.lap("eval")
 
     _baselines(data, sizes, seed, model, cache, small, result)
     clock.lap("baselines")
-    _diagnostics(data, embeddings, model, result, methods)
+    diagnostics(data, embeddings, model, result, methods)
     result.embeddings, result.model = embeddings, model
     return result
 
@@ -216,64 +275,23 @@ def _baselines(
     )
 
 
-def _diagnostics(
-    data: PreferenceDataset,
-    embeddings: UserEmbeddings,
-    model: PersonalizedRewardModel,
-    result: SeedResult,
-    methods: Counter[str],
-) -> None:
-    """Cold-start sources; routing purity: the share of users whose expert serves mostly users
-    of their own group (1.0: no expert mixes groups; a group may use several experts)."""
-    groups = data.groups()
-    result.notes["unseen via shared responses"] = methods["shared-response"]
-    result.notes["unseen via all users / mean"] = methods["all-users"] + methods["mean"]
-    if not groups:
-        return
-    with torch.no_grad():
-        seen_experts = model.route(embeddings.users).expert.tolist()
-    per_expert: dict[int, Counter[str]] = defaultdict(Counter)
-    for user, expert in zip(embeddings.user_ids, seen_experts, strict=True):
-        per_expert[expert][groups[user]] += 1
-    owner = {e: c.most_common(1)[0][0] for e, c in per_expert.items()}
-    pairs = zip(embeddings.user_ids, seen_experts, strict=True)
-    result.notes["routing purity, seen"] = sum(owner[e] == groups[u] for u, e in pairs) / len(
-        seen_experts
-    )
-    result.notes["experts in use"] = len(per_expert)
-    if result.unseen:
-        users = list(result.unseen)
-        with torch.no_grad():
-            experts = model.route(torch.stack([result.unseen[u] for u in users])).expert.tolist()
-        ok = sum(owner.get(e) == groups.get(u) for u, e in zip(users, experts, strict=True))
-        result.notes["routing purity, unseen"] = ok / len(users)
+def _shares(text: str) -> list[float]:
+    try:
+        shares = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma list of numbers: {text!r}") from None
+    if not shares or any(not 0.0 <= share <= 1.0 for share in shares):
+        raise argparse.ArgumentTypeError("shares must lie in [0, 1]")
+    return shares
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench copl", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", help="preference JSONL (user_id, prompt, chosen, rejected, split)"
-    )
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="smaller data and model (~2 min)")
-    parser.add_argument("--users", type=int, help="override the number of generated users")
-    parser.add_argument("--epochs", type=int, help="override the reward-model epochs")
-    parser.add_argument("--plot", help="write a PNG of the user-embedding map (last seed)")
-    parser.add_argument("--save", help="save the last seed's embeddings and reward model here")
-    parser.add_argument("--progress", action="store_true", help="show tqdm progress bars")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    # Seeded runs repeat exactly: some CPU kernels (index accumulation) otherwise vary with threads.
-    torch.use_deterministic_algorithms(True)
-    sizes = QUICK if args.quick else FULL
-    if args.users:
-        sizes = replace(sizes, users=args.users)
-    if args.epochs:
-        sizes = replace(sizes, train=replace(sizes.train, epochs=args.epochs))
-    fixed = load_jsonl(args.data) if args.data else None
+def run_generator(
+    args: argparse.Namespace, sizes: Sizes, share: float | None
+) -> tuple[list[SeedResult], PreferenceDataset]:
+    """Every seed on one generator setting (``share``; None: the ``--data`` file)."""
+    fixed = load_jsonl(args.data) if share is None else None
     results: list[SeedResult] = []
     data = fixed
-    run_started = time.perf_counter()
     for seed in range(args.seeds):
         started, started_cpu = time.perf_counter(), time.process_time()
         if fixed is None:
@@ -282,6 +300,7 @@ def main(argv: list[str]) -> int:
                 pool_pairs=sizes.pool_pairs,
                 test_pool_pairs=sizes.test_pool_pairs,
                 seed=seed,
+                shared_taste=share or 0.0,
             )
             data = PreferenceDataset(tuple(generate_ufp(config)))
         assert data is not None
@@ -297,10 +316,57 @@ def main(argv: list[str]) -> int:
         print(
             f"seed {seed}: seen/unseen  {row}  ({sum(result.seconds.values()):.0f} s)", flush=True
         )
-    command = "./attune bench copl " + " ".join(argv)
-    report(results, command.strip())
     assert data is not None
-    eta_probe(data, results[-1])
+    return results, data
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench copl",
+        description=__doc__.splitlines()[0],
+        epilog="Rows: graph alone = the GNN's own preference on test pairs whose texts are in "
+        "the graph; CoPL reward = the reward model alone (before the graph mix); CoPL = reward "
+        "+ w * graph score (the product's scoring).",
+    )
+    parser.add_argument(
+        "--data", help="preference JSONL (user_id, prompt, chosen, rejected, split)"
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="smaller data and model (~2 min)")
+    parser.add_argument(
+        "--shared-taste",
+        type=_shares,
+        default=[0.0],
+        metavar="S[,S...]",
+        help="generated data only: share of each group's train-pool pairs labelled by the "
+        "group's random taste over specific texts (0: today's data; > 0: the harder data, test "
+        "pairs from the train pool); a comma list runs each and prints a table per share",
+    )
+    parser.add_argument("--users", type=int, help="override the number of generated users")
+    parser.add_argument("--epochs", type=int, help="override the reward-model epochs")
+    parser.add_argument("--plot", help="write a PNG of the user-embedding map (last seed)")
+    parser.add_argument("--save", help="save the last seed's embeddings and reward model here")
+    parser.add_argument("--progress", action="store_true", help="show tqdm progress bars")
+    args = parser.parse_args(argv)
+    if args.data and args.shared_taste != [0.0]:
+        parser.error("--shared-taste applies to generated data, not to --data")
+    torch.set_num_threads(2)
+    # Seeded runs repeat exactly: some CPU kernels (index accumulation) otherwise vary with threads.
+    torch.use_deterministic_algorithms(True)
+    sizes = QUICK if args.quick else FULL
+    if args.users:
+        sizes = replace(sizes, users=args.users)
+    if args.epochs:
+        sizes = replace(sizes, train=replace(sizes.train, epochs=args.epochs))
+    run_started = time.perf_counter()
+    command = ("./attune bench copl " + " ".join(argv)).strip()
+    shares: list[float | None] = [None] if args.data else list(args.shared_taste)
+    for share in shares:
+        title = f"file {args.data}" if share is None else f"generated, shared_taste={share:g}"
+        print(f"\n== {title} ==", flush=True)
+        results, data = run_generator(args, sizes, share)
+        report(results, command, title)
+        eta_probe(data, results[-1])
     if args.plot:
         plot_map(args.plot, data, results[-1])
     if args.save:

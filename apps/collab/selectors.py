@@ -113,6 +113,11 @@ def version_files(version: CollabModelVersion) -> store.VersionFiles:
     return store.VersionFiles(store.version_dir(version))
 
 
+def embeddings_artifact(version: CollabModelVersion) -> store.EmbeddingsArtifact:
+    """The version's user and response embeddings (numpy), loaded once per process."""
+    return store.embeddings_of(version)
+
+
 def population_embedding(version: CollabModelVersion) -> np.ndarray:
     """The population's mean taste: the normalized mean of every trained user's embedding."""
     return coldstart.normalize(store.embeddings_of(version).users.mean(axis=0))

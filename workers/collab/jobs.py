@@ -2,7 +2,10 @@
 
 Steps: everyone's pairs up to the run's cutoffs -> a stable held-out share per user -> the signed
 graph (responses keyed by text hash) -> GNN user embeddings -> the mixture-of-LoRA reward model
-gated by them -> held-out accuracy -> the reward's starting η per expert -> files (safetensors +
+gated by them -> the graph's weight beside the reward (``workers.collab.graph_mix``: a
+calibration GNN without a held-out tenth of each user's pairs) -> held-out accuracy of the
+personalized score (reward + w * graph score, what reranking uses) -> the reward's starting η
+per expert -> files (safetensors +
 JSON) in the version's folder -> one transaction that stores the embeddings in pgvector and
 activates the version. At size the graph keeps at most ``ATTUNE_COPL_MAX_USER_PAIRS`` pairs per
 user and the reward model trains on a fair share of ``ATTUNE_COPL_MAX_REWARD_PAIRS`` (see
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     import torch
 
     from workers.collab.gnn import GNNConfig, UserEmbeddings
+    from workers.collab.graph_mix import GraphPrior
     from workers.collab.reward import MoLEConfig, PersonalizedRewardModel
     from workers.collab.reward_training import FrozenEncoding, RewardTrainConfig
 
@@ -148,15 +152,22 @@ def _reward_accuracy(
     embeddings: UserEmbeddings,
     items: Sequence[feedback.PreferencePair],
     cache: FrozenEncoding,
+    graph: GraphPrior | None = None,
 ) -> float | None:
+    """Accuracy of the personalized score (the reward alone when ``graph`` is None)."""
+    from workers.collab.graph_mix import mixed_scores
+
     if not items:
         return None
     rows = embeddings.user_index()
     users = embeddings.users[[rows[str(p.user_id)] for p in items]]
     prompts = [p.prompt for p in items]
-    chosen = model.score(users, [p.chosen for p in items], prompts, cache=cache)
-    rejected = model.score(users, [p.rejected for p in items], prompts, cache=cache)
-    return _accuracy(chosen, rejected)
+
+    def scores(texts: list[str]) -> torch.Tensor:
+        keys = [text_key(t) for t in texts]
+        return mixed_scores(model, users, texts, prompts, graph, keys, cache=cache)
+
+    return _accuracy(scores([p.chosen for p in items]), scores([p.rejected for p in items]))
 
 
 def _gnn_accuracy(
@@ -203,6 +214,7 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
 
     from workers.collab.gnn import save_embeddings, train_gnn
     from workers.collab.graph import build_graph
+    from workers.collab.graph_mix import GraphPrior, calibrate_graph_weight
     from workers.collab.reward import build_reward_model
     from workers.collab.reward_artifacts import save_reward_model
     from workers.collab.reward_training import RewardExample, encode_frozen, train_reward_model
@@ -268,11 +280,28 @@ def _train(run: CollabModelVersion, report: Reporter) -> dict[str, Any]:
     timings["reward"] = time.monotonic() - started - timings["gnn"]
 
     report("evaluate", 0.0)
+    calibration = calibrate_graph_weight(
+        model,
+        embeddings,
+        [(str(p.user_id), p.prompt, p.chosen, p.rejected) for p in used],
+        gnn_cfg,
+        key=text_key,
+        cache=cache,
+        device=where,
+        max_pairs=scored,
+    )
+    model.graph_weight = calibration.weight
+    timings["calibrate"] = time.monotonic() - started - timings["gnn"] - timings["reward"]
+    graph_prior = GraphPrior.of(embeddings.texts, embeddings.responses)
+    report("evaluate", 0.5)
     metrics: dict[str, Any] = {
         "gnn_loss": round(embeddings.history[-1], 5) if embeddings.history else None,
         "reward_loss": round(sum(losses[-10:]) / len(losses[-10:]), 5) if losses else None,
-        "train_accuracy": _reward_accuracy(model, embeddings, scored_train, cache),
-        "heldout_accuracy": _reward_accuracy(model, embeddings, scored_heldout, cache),
+        "graph_weight": round(calibration.weight, 4),
+        "calibration_pairs": calibration.pairs,
+        "train_accuracy": _reward_accuracy(model, embeddings, scored_train, cache, graph_prior),
+        "heldout_accuracy": _reward_accuracy(model, embeddings, scored_heldout, cache, graph_prior),
+        "reward_heldout_accuracy": _reward_accuracy(model, embeddings, scored_heldout, cache),
         "gnn_heldout_accuracy": _gnn_accuracy(embeddings, heldout),
         "heldout_pairs": len(heldout),
         "graph_pairs": len(used),

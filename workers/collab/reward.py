@@ -197,6 +197,9 @@ class PersonalizedRewardModel(nn.Module):
         )
         self.head = nn.Linear(hidden, 1)
         self.last_routing: Routing | None = None
+        self.graph_weight = 0.0
+        """``w`` of ``workers.collab.graph_mix``: how much the graph's own score of a text adds
+        to this reward (0: the reward alone, as models saved before the mix)."""
 
     # -- text -----------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str], prompts: Sequence[str] | None = None) -> dict:

@@ -1,6 +1,7 @@
 """Saved CoPL reward models: ``adapter.safetensors`` (the LoRAs, gate and head; never pickle) and
-``config.json`` (format, configuration, metrics) per ``vNNNN`` folder; the backbone is loaded
-again by name."""
+``config.json`` (format, configuration, metrics, and the weight of the graph's score beside the
+reward, ``graph_weight``: see ``workers.collab.graph_mix``) per ``vNNNN`` folder; the backbone is
+loaded again by name. A model saved without ``graph_weight`` loads with 0 and scores as before."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def save_reward_model(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": asdict(model.config),
         "user_embeddings_version": user_embeddings_version,
+        "graph_weight": float(model.graph_weight),
         "metrics": metrics or {},
     }
     (directory / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -63,6 +65,7 @@ def load_reward_model(
     if missing:
         raise ValueError(f"{directory} lacks weights for {sorted(missing)[:3]}")
     model.load_state_dict(state, strict=False)
+    model.graph_weight = float(meta.get("graph_weight") or 0.0)
     return model.eval()
 
 

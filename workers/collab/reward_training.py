@@ -21,6 +21,7 @@ from torch import nn
 
 from workers.collab.gnn import GNNConfig, UserEmbeddings, train_gnn
 from workers.collab.graph import build_graph
+from workers.collab.graph_mix import Calibration, calibrate_graph_weight
 from workers.collab.reward import (
     MoLEConfig,
     PersonalizedRewardModel,
@@ -260,11 +261,13 @@ def warm_start_gate(
 
 @dataclass
 class CoPLFit:
-    """Both trained halves of CoPL and the reward model's per-step losses."""
+    """Both trained halves of CoPL, the reward model's per-step losses and the calibration of
+    the graph's weight beside the reward (``reward_model.graph_weight``)."""
 
     embeddings: UserEmbeddings
     reward_model: PersonalizedRewardModel
     losses: list[float]
+    calibration: Calibration | None = None
 
 
 def fit_copl(
@@ -277,7 +280,8 @@ def fit_copl(
 ) -> CoPLFit:
     """The whole CoPL fit from (user_id, prompt, chosen, rejected) pairs: signed graph, GNN user
     embeddings, then the MoLE reward model gated by them (``mole_config.user_dim`` is set to the
-    GNN width). What a ``gpu`` queue task runs before saving both artifacts."""
+    GNN width), then the graph's weight in the personalized score
+    (``workers.collab.graph_mix``). What a ``gpu`` queue task runs before saving both artifacts."""
     graph = build_graph([(user, chosen, rejected) for user, _, chosen, rejected in pairs])
     embeddings = train_gnn(graph, gnn_config, progress=progress, device=device)
     config = replace(mole_config or MoLEConfig(), user_dim=embeddings.dim)
@@ -287,4 +291,8 @@ def fit_copl(
     keys = [(e.prompt, text) for e in examples for text in (e.chosen, e.rejected)]
     cache = encode_frozen(model, keys, progress=progress)
     losses = train_reward_model(model, examples, embeddings.users, train_config, cache, progress)
-    return CoPLFit(embeddings, model, losses)
+    calibration = calibrate_graph_weight(
+        model, embeddings, pairs, gnn_config, cache=cache, device=device
+    )
+    model.graph_weight = calibration.weight
+    return CoPLFit(embeddings, model, losses, calibration)

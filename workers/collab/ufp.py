@@ -12,6 +12,16 @@ reward generalizes to new texts). Seen users rate 8-16 train-pool pairs (``train
 ``test_pairs`` test-pool pairs (``test``). About 10% of users are unseen: of their 8-16 pairs, 4
 come from the train pool (``unseen_train``, the few ratings a new user gives) and the rest from
 the test pool (``unseen_test``).
+
+**Harder data** (``shared_taste`` > 0): on that share of the train pool's comparisons (drawn per
+group, exactly ``round(shared_taste * pool_pairs)`` of them), a group's label is decided not by
+its attribute but by a fixed random taste of the group over the specific response texts (a
+random score per text, the higher-scored text chosen): the whole group agrees on such a pair for
+reasons no single attribute explains, so only who-chose-what (the graph) can learn it. Test pairs
+then come from the train pool, as in UF-P (``test_from_train_pool``, on by default with a
+shared taste): each user's test pairs are other pool comparisons than their own training pairs,
+rated in training by other users. At ``shared_taste=0`` (the default) the data are today's, bit
+for bit; the taste has its own random stream.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from core.world.renderer import TASKS, render
 from core.world.sources import SOURCE_NAMES, SOURCES, make_context
@@ -55,6 +65,16 @@ class UFPConfig:
     test_pool_pairs: int = 150
     tasks: tuple[str, ...] = TASKS
     seed: int = 0
+    shared_taste: float = 0.0
+    """Share of the train pool on which each group's label is its random taste over texts."""
+    test_from_train_pool: bool | None = None
+    """Draw test pairs from the train pool (None: exactly when ``shared_taste`` > 0)."""
+
+    @property
+    def tests_from_train_pool(self) -> bool:
+        if self.test_from_train_pool is None:
+            return self.shared_taste > 0
+        return self.test_from_train_pool
 
     def __post_init__(self) -> None:
         if len(self.groups) < 2:
@@ -72,6 +92,10 @@ class UFPConfig:
             raise ValueError("the pools are too small for the number of pairs per user")
         if not 0.0 <= self.unseen_fraction < 1.0:
             raise ValueError("unseen_fraction must be in [0, 1)")
+        if not 0.0 <= self.shared_taste <= 1.0:
+            raise ValueError("shared_taste must be in [0, 1]")
+        if self.tests_from_train_pool and self.pool_pairs < self.max_pairs + self.test_pairs:
+            raise ValueError("the train pool is too small to also give test pairs")
 
 
 @dataclass(frozen=True)
@@ -84,6 +108,8 @@ class Comparison:
     first_style: Style
     second_style: Style
     prefers_first: dict[str, bool]
+    taste: frozenset[str] = field(default_factory=frozenset)
+    """The groups whose label on this comparison is their shared taste, not their attribute."""
 
 
 def group_name(group: tuple[str, str]) -> str:
@@ -146,6 +172,29 @@ def make_pool(rng: random.Random, config: UFPConfig, size: int, seed_base: int) 
     return pool
 
 
+def apply_shared_taste(
+    pool: Sequence[Comparison], groups: Sequence[str], share: float, seed: int
+) -> list[Comparison]:
+    """``pool`` relabelled by each group's shared taste on ``round(share * len(pool))`` of its
+    comparisons (chosen per group): a fixed random score per (group, text) decides, the
+    higher-scored text is chosen. Seeded by ``seed`` alone (its own random stream)."""
+    count = round(share * len(pool))
+    if count == 0:
+        return list(pool)
+    rng = random.Random(f"ufp-taste:{seed}")
+    labels = [dict(item.prefers_first) for item in pool]
+    tasted: list[set[str]] = [set() for _ in pool]
+    for group in groups:
+        for i in sorted(rng.sample(range(len(pool)), count)):
+            first, second = rng.random(), rng.random()
+            labels[i][group] = first > second
+            tasted[i].add(group)
+    return [
+        replace(item, prefers_first=labels[i], taste=frozenset(tasted[i]))
+        for i, item in enumerate(pool)
+    ]
+
+
 def _as_pair(item: Comparison, user: str, group: str, split: Split) -> PreferencePair:
     chosen, rejected = (
         (item.first, item.second) if item.prefers_first[group] else (item.second, item.first)
@@ -162,8 +211,12 @@ def generate_ufp(config: UFPConfig | None = None) -> list[PreferencePair]:
     rng = random.Random(f"ufp:{config.seed}")
     # Context seeds of the two pools come from disjoint ranges, so test texts are new texts.
     train_pool = make_pool(rng, config, config.pool_pairs, seed_base=0)
-    test_pool = make_pool(rng, config, config.test_pool_pairs, seed_base=10**7)
     names = [group_name(g) for g in config.groups]
+    train_pool = apply_shared_taste(train_pool, names, config.shared_taste, config.seed)
+    from_train = config.tests_from_train_pool
+    test_pool = (
+        [] if from_train else make_pool(rng, config, config.test_pool_pairs, seed_base=10**7)
+    )
     groups = [names[i % len(names)] for i in range(config.n_users)]
     rng.shuffle(groups)
     n_unseen = round(config.n_users * config.unseen_fraction)
@@ -177,7 +230,9 @@ def generate_ufp(config: UFPConfig | None = None) -> list[PreferencePair]:
     for index, group in enumerate(groups):
         user = f"u{index:04d}"
         count = rng.randint(config.min_pairs, config.max_pairs)
-        if index in unseen:
+        if from_train:
+            pairs += _from_train_pool(rng, config, train_pool, user, group, count, index in unseen)
+        elif index in unseen:
             few = rng.sample(train_pool, config.unseen_train_pairs)
             rest = rng.sample(test_pool, count - config.unseen_train_pairs)
             pairs += [_as_pair(item, user, group, "unseen_train") for item in few]
@@ -187,3 +242,26 @@ def generate_ufp(config: UFPConfig | None = None) -> list[PreferencePair]:
             tests = rng.sample(test_pool, config.test_pairs)
             pairs += [_as_pair(item, user, group, "test") for item in tests]
     return pairs
+
+
+def _from_train_pool(
+    rng: random.Random,
+    config: UFPConfig,
+    pool: Sequence[Comparison],
+    user: str,
+    group: str,
+    count: int,
+    unseen: bool,
+) -> list[PreferencePair]:
+    """One user's pairs when tests come from the train pool: distinct pool comparisons, the
+    first ones to learn from and the rest to test on."""
+    if unseen:
+        items = rng.sample(list(pool), count)
+        few = config.unseen_train_pairs
+        return [_as_pair(item, user, group, "unseen_train") for item in items[:few]] + [
+            _as_pair(item, user, group, "unseen_test") for item in items[few:]
+        ]
+    items = rng.sample(list(pool), count + config.test_pairs)
+    return [_as_pair(item, user, group, "train") for item in items[:count]] + [
+        _as_pair(item, user, group, "test") for item in items[count:]
+    ]

@@ -1,7 +1,9 @@
 """What the rest of Attune does with CoPL: best-of-n reranking, similar users, starting eta.
 
 * :func:`rerank` scores n candidate responses with the personalized reward of one user embedding
-  and returns them best first (generation's best-of-n).
+  and returns them best first (generation's best-of-n); with the graph given, a candidate that is
+  a response node of the graph also gets the graph's own score, weighted as the reward model says
+  (``workers.collab.graph_mix``).
 * :func:`similar_users` is cosine nearest neighbours among stored user embeddings (the console).
 * :func:`starting_eta` reads a new user's style preferences off the reward model: for each style
   attribute value (``format=bullets``, ``emoji=yes``, ...) it renders world contexts in the neutral
@@ -27,6 +29,7 @@ from core.world.styles import ATTRIBUTES, default_style, tag_token
 from workers.collab.reward import PersonalizedRewardModel
 
 if TYPE_CHECKING:
+    from workers.collab.graph_mix import GraphPrior
     from workers.collab.reward_training import FrozenEncoding
 
 
@@ -44,10 +47,15 @@ def score_texts(
     user_embedding: torch.Tensor,
     texts: Sequence[str],
     prompt: str | None = None,
+    graph: GraphPrior | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[float]:
-    """The personalized reward of each text for one user embedding [d]."""
+    """The personalized score of each text for one user embedding [d]: the reward, plus the
+    graph's weighted score when ``graph`` is given (``keys``: the texts' keys in it)."""
+    from workers.collab.graph_mix import mixed_scores
+
     prompts = [prompt] * len(texts) if prompt is not None else None
-    return model.score(user_embedding, list(texts), prompts).tolist()
+    return mixed_scores(model, user_embedding, list(texts), prompts, graph, keys).tolist()
 
 
 def rerank(
@@ -55,9 +63,11 @@ def rerank(
     user_embedding: torch.Tensor,
     candidates: Sequence[str],
     prompt: str | None = None,
+    graph: GraphPrior | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[Ranked]:
-    """The candidates sorted by personalized reward, best first (ties keep input order)."""
-    rewards = score_texts(model, user_embedding, candidates, prompt)
+    """The candidates sorted by personalized score, best first (ties keep input order)."""
+    rewards = score_texts(model, user_embedding, candidates, prompt, graph, keys)
     order = sorted(range(len(candidates)), key=lambda i: -rewards[i])
     return [Ranked(i, candidates[i], rewards[i]) for i in order]
 
