@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -146,3 +149,35 @@ def prepare_model(var: Path, mode: str) -> str:
                           steps=40, tokenizer_examples=300, prose_paragraphs=200)  # fmt: skip
     ensure_style_lm(small, var=var, progress=False)
     return "small (built in this run)"
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A running scratch Attune: its database server, its URL and the platform on it."""
+
+    db: Database
+    url: str
+    platform: Platform
+
+
+@contextlib.contextmanager
+def scratch_platform(
+    work: Path, model: str, name: str, keep: bool, timeout: float, **settings: str
+) -> Iterator[Scratch]:
+    """A scratch database and ``./attune run`` on it, in ``work``, ready (healthy within
+    ``timeout``; ``settings`` are extra environment variables); on the way out the platform and
+    the database are stopped and ``work`` is removed unless ``keep``."""
+    db, platform = Database(work / "db" / "pgdata"), None
+    try:
+        url = db.start()
+        print(f"{name}: model {prepare_model(work / 'platform', model)}", flush=True)
+        platform = Platform(work / "platform", url, health_token=secrets.token_urlsafe(16))
+        platform.start(work / "platform.log", **settings)
+        platform.wait_ready(timeout=timeout)
+        yield Scratch(db, url, platform)
+    finally:
+        if platform is not None:
+            platform.stop()
+        db.stop()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)

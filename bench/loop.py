@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import secrets
-import shutil
 import sys
 import tempfile
 import threading
@@ -42,7 +40,7 @@ from pathlib import Path
 
 from bench import _loop_report as report
 from bench._loop_watch import LagPoller, seed_app, verify_writes
-from bench._scratch import Database, Platform, prepare_model
+from bench._scratch import scratch_platform
 
 ROOT = Path(__file__).resolve().parents[1]
 POPULATION = ROOT / "core" / "world" / "populations" / "changing.json"
@@ -105,23 +103,11 @@ def main(argv: list[str]) -> int:
     records = args.records or work / "records"
     records.mkdir(parents=True, exist_ok=True)
     print(f"loop: scratch folder {work} (platform log: platform.log)", flush=True)
-    db, platform = Database(work / "db" / "pgdata"), None
-    try:
-        url = db.start()
-        print(f"loop: model {prepare_model(work / 'platform', args.model)}", flush=True)
-        platform = Platform(work / "platform", url, health_token=secrets.token_urlsafe(16))
-        platform.start(work / "platform.log", **PLATFORM_SETTINGS)
-        platform.wait_ready(timeout=900)
-        key = seed_app(url, args.users, [c for c in args.configs if c in PERSONA_CONFIGS])
+    with scratch_platform(work, args.model, "loop", args.keep, 900, **PLATFORM_SETTINGS) as scratch:
+        key = seed_app(scratch.url, args.users, [c for c in args.configs if c in PERSONA_CONFIGS])
         for chatty in ("httpx", "httpx2", "openai"):  # a line per request otherwise
             logging.getLogger(chatty).setLevel(logging.WARNING)
-        figures = play(args, platform.base_url, key, records)
-    finally:
-        if platform is not None:
-            platform.stop()
-        db.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        figures = play(args, scratch.platform.base_url, key, records)
     print(report.table(figures))
     if args.plot:
         report.plot(figures, args.plot)

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
-import shutil
 import sys
 import tempfile
 import threading
@@ -42,7 +40,7 @@ from pathlib import Path
 
 from bench import _soak_chaos as chaos
 from bench import _soak_report as report
-from bench._scratch import Database, Platform, prepare_model
+from bench._scratch import Database, Platform, scratch_platform
 from bench._soak_load import Caller, Client, Recorder, generator, reader, start_threads, writer
 from bench._support import percentile
 
@@ -67,25 +65,12 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="attune-soak-"))
     print(f"soak: scratch folder {work} (platform log: platform.log)", flush=True)
-    platform = None
-    db = Database(work / "db" / "pgdata")
-    try:
-        url = db.start()
-        model = prepare_model(work / "platform", args.model)
-        print(f"soak: model {model}", flush=True)
-        platform = Platform(work / "platform", url, health_token=secrets.token_urlsafe(16))
-        platform.start(work / "platform.log")
-        platform.wait_ready(timeout=600)  # migrated, workers and serving up
-        people = chaos.seed(url)
-        figures = run_load(args, platform, db, people)
+    # ready: migrated, workers and serving up
+    with scratch_platform(work, args.model, "soak", args.keep, 600) as scratch:
+        people = chaos.seed(scratch.url)
+        figures = run_load(args, scratch.platform, scratch.db, people)
         figures.update(chaos.verify(figures.pop("_recorder"), timeout=600))
         figures["requests"] = report.tally(figures.pop("samples"), figures["faults"])
-    finally:
-        if platform is not None:
-            platform.stop()
-        db.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     print(report.table(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

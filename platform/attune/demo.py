@@ -30,20 +30,13 @@ from typing import IO, Any
 import requests
 
 from attune.demo_fill import APP_NAME, DIMENSION, Filled, FillOptions, fill
+from attune.runner import Stop, ignore_signals, stop_on_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN_LINE = re.compile(r"^\s+(staff|user)\s+(\S+) / (\S+)\s+API token: (\S+)\s*$")
 HEALTH_POLL_S = 2.0
 PROGRESS_EVERY_S = 15.0  # a model build's progress, at most this often
 ERROR_PATIENCE_S = 300.0  # how long the platform may stay unhealthy (not loading) before giving up
-
-
-class _Stop(BaseException):
-    """Ctrl-C or SIGTERM, raised in the main thread wherever it is (like KeyboardInterrupt)."""
-
-
-def _on_signal(signum: int, frame: object) -> None:
-    raise _Stop
 
 
 def say(message: str) -> None:
@@ -222,8 +215,7 @@ def run_demo(host: str, port: int, options: FillOptions) -> int:
     log = var_dir() / "demo-platform.log"
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     platform = Platform(host, port, env, log)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    stop_on_signals()
     filled: Filled | None = None
     try:
         began = time.monotonic()
@@ -243,12 +235,11 @@ def run_demo(host: str, port: int, options: FillOptions) -> int:
         code = platform.wait()
         say(f"the platform stopped (exit status {code}); the end of its log:\n{platform.tail()}")
         return 1
-    except _Stop:
+    except Stop:
         print("\nattune demo: stopping …", flush=True)
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_signals()
         _close_database()
         platform.stop()
 

@@ -32,13 +32,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("web", "worker", "gpu-worker", "beat", "serving")
 
 
-class _Stop(BaseException):
-    """Raised by the signal handler wherever the runner is (start-up or supervision); a
-    BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it."""
+class Stop(BaseException):
+    """Ctrl-C or SIGTERM, raised by the signal handler in the main thread wherever it is
+    (start-up or supervision); a BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` swallows it."""
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    raise _Stop
+    raise Stop
+
+
+def stop_on_signals() -> None:
+    """From now on Ctrl-C and SIGTERM raise :class:`Stop` in the main thread."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+
+def ignore_signals() -> None:
+    """Ctrl-C and SIGTERM do nothing (while stopping: a second one must not cut it short)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _prepare_database() -> tuple[str, bool]:
@@ -119,8 +132,7 @@ def _database_watch(env: dict[str, str], children: list[Child]) -> Watched:
 def run(host: str, port: int, parts: Collection[str] = PARTS) -> int:
     from attune.cli import python_env
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    stop_on_signals()
     started_db = False
     supervisor = Supervisor([])
     try:
@@ -143,12 +155,11 @@ def run(host: str, port: int, parts: Collection[str] = PARTS) -> int:
             flush=True,
         )
         supervisor.run_forever()
-    except _Stop:
+    except Stop:
         print("\nattune: stopping …", flush=True)
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_signals()
         supervisor.stop()
         if started_db:
             embedded_db.stop()

@@ -5,10 +5,10 @@ graph (responses keyed by text hash) -> GNN user embeddings -> the mixture-of-Lo
 gated by them -> the graph's weight beside the reward (``workers.collab.graph_mix``: a
 calibration GNN without a held-out tenth of each user's pairs) -> held-out accuracy of the
 personalized score (reward + w * graph score, what reranking uses) -> the reward's starting η
-per expert -> files (safetensors +
-JSON) in the version's folder -> one transaction that stores the embeddings in pgvector and
-activates the version. At size the graph keeps at most ``ATTUNE_COPL_MAX_USER_PAIRS`` pairs per
-user and the reward model trains on a fair share of ``ATTUNE_COPL_MAX_REWARD_PAIRS`` (see
+per expert -> files (safetensors + JSON) in the version's folder -> one transaction that stores
+the embeddings in pgvector and activates the version. At size the graph keeps at most
+``ATTUNE_COPL_MAX_USER_PAIRS`` pairs per user and the reward model trains on a fair share of
+``ATTUNE_COPL_MAX_REWARD_PAIRS`` (see
 :data:`LIMITS`), so the texts encoded and cached stay bounded. Idempotent: a retried run reads
 the same data, rewrites the same folder and records its version once.
 """

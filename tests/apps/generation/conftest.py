@@ -3,9 +3,11 @@ of the style model as its base model; the web side in the test process talks to 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import openai
 import pytest
 
 from tests.support.serving import serving_process
@@ -68,3 +70,14 @@ def save_adapter(var: Path, adapter_root: Path, name: str, seed: int) -> tuple[s
     peft = get_peft_model(model, config)
     store = AdapterStore(artifact_store(), adapter_root)
     return store.save(peft, "default", fingerprint, name=name), fingerprint
+
+
+@pytest.fixture
+def openai_client(live_server, generation, user) -> Iterator[openai.OpenAI]:
+    """The official ``openai`` client for ``user`` (a personal token), on the live server's
+    ``/v1``; closing it ends the server's request threads and their DB sessions."""
+    from apps.accounts.services import issue_personal_token
+
+    key = issue_personal_token(user, "openai").key
+    with openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0) as client:
+        yield client

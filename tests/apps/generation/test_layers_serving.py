@@ -3,25 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 
-from apps.accounts.services import issue_personal_token
 from apps.feedback.models import Interaction
 from apps.memory.models import MemoryEntry
 from tests.support.factories import PersonaFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MESSAGES = [{"role": "user", "content": "The council met on Monday and approved the tram line."}]
-
-
-@pytest.fixture
-def client(live_server, generation, user) -> Iterator[openai.OpenAI]:
-    key = issue_personal_token(user, "openai").key
-    with openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0) as client:
-        yield client
 
 
 def ask(client: openai.OpenAI, **extra) -> tuple[dict, Interaction]:
@@ -32,34 +22,34 @@ def ask(client: openai.OpenAI, **extra) -> tuple[dict, Interaction]:
     return attune, Interaction.objects.get(pk=attune["interaction_ids"][0])
 
 
-def test_switches_leave_layers_out_and_say_so(client, client_for, user):
+def test_switches_leave_layers_out_and_say_so(openai_client, client_for, user):
     PersonaFactory(user=user, text="I like bullet points.")
     entry = MemoryEntry.objects.create(
         user=user, context_text="The council met.", preference="brief, no emojis",
         origin="user", embedding=[0.05] * 384,
     )  # fmt: skip
 
-    attune, recorded = ask(client)  # every layer on
+    attune, recorded = ask(openai_client)  # every layer on
     assert attune["memory_entry_ids"] == [entry.pk] and attune["persona"] is True
     assert attune["layers"] == {"applied": ["memory", "persona"], "off": {}}
     assert recorded.layers == ["memory", "persona"]
 
     patched = client_for(user).patch("/api/layers", {"memory": False}, format="json")
     assert patched.status_code == 200, patched.content
-    attune, recorded = ask(client)  # the user's memory switch: no retrieval, no memory ids
+    attune, recorded = ask(openai_client)  # the user's memory switch: no retrieval, no memory ids
     assert attune["memory_entry_ids"] == [] and attune["conditioning_preference"] == ""
     assert attune["layers"] == {"applied": ["persona"], "off": {"memory": "user"}}
     assert recorded.memory_entry_ids == [] and recorded.layers == ["persona"]
 
     off = {"attune": {"layers": {"persona": False, "memory": True}}}  # true cannot turn it on
-    attune, recorded = ask(client, extra_body=off)
+    attune, recorded = ask(openai_client, extra_body=off)
     assert attune["persona"] is False and attune["memory_entry_ids"] == []
     assert attune["layers"] == {"applied": [], "off": {"memory": "user", "persona": "request"}}
     assert recorded.layers == []
 
-    attune, _ = ask(client)  # the request's switch was for that request only
+    attune, _ = ask(openai_client)  # the request's switch was for that request only
     assert attune["persona"] is True and attune["layers"]["off"] == {"memory": "user"}
 
     with pytest.raises(openai.BadRequestError) as err:
-        ask(client, extra_body={"attune": {"layers": {"persona": "off"}}})
+        ask(openai_client, extra_body={"attune": {"layers": {"persona": "off"}}})
     assert err.value.param == "attune.layers.persona"
