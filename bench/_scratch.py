@@ -166,8 +166,10 @@ def scratch_platform(
 ) -> Iterator[Scratch]:
     """A scratch database and ``./attune run`` on it, in ``work``, ready (healthy within
     ``timeout``; ``settings`` are extra environment variables); on the way out the platform and
-    the database are stopped and ``work`` is removed unless ``keep``."""
+    the database are stopped and ``work`` is removed unless ``keep``, also when the bench is
+    sent SIGTERM (it then exits with status 143)."""
     db, platform = Database(work / "db" / "pgdata"), None
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         url = db.start()
         print(f"{name}: model {prepare_model(work / 'platform', model)}", flush=True)
@@ -181,3 +183,4 @@ def scratch_platform(
         db.stop()
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)

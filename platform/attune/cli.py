@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from attune import embedded_db
 from attune.preflight import PreflightError
@@ -111,9 +112,12 @@ def cmd_test(args: argparse.Namespace) -> int:
     return subprocess.call(command, cwd=ROOT, env=env)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def cmd_bench(args: argparse.Namespace) -> NoReturn:
+    """The benchmark replaces this process (exec): a signal (Ctrl-C, ``timeout``'s SIGTERM) reaches
+    it, so it stops the scratch platform it started instead of leaving it running."""
     command = [sys.executable, "-m", "bench", *args.bench_args]
-    return subprocess.call(command, cwd=ROOT, env=python_env())
+    os.chdir(ROOT)
+    os.execve(sys.executable, command, python_env())
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
