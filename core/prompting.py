@@ -1,8 +1,10 @@
 """The one prompt format of Attune: style model prompts, and instructions for real models.
 
 Torch-free. The style model reads ``build_prompt(task, context_text, tags)``: a context marker,
-the context, the tag tokens, a task token and a response marker (what decides the answer's first
-words sits right before it); it then writes the response and an end-of-text token.
+the context (every line after a space, so that a word opening a line is read as the same token as
+when the answer writes it after a frame), the tag tokens, a task token and a response marker
+(what decides the answer's first words sits right before it); it then writes the response and
+an end-of-text token.
 A real instruct model reads ``build_instruction(...)``: the same request in plain English, with the
 preference as a readable phrase.
 """
@@ -56,7 +58,7 @@ def build_prompt(task: str, context_text: str, tags: Preference = None) -> str:
     return "".join(
         [
             CONTEXT_TOKEN,
-            context_text,
+            " " + context_text.replace("\n", "\n "),
             *style_to_tags(as_tags(tags)),
             task_token(task),
             RESPONSE_TOKEN,

@@ -29,7 +29,7 @@ _CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|but)\s+|\s+[—–]\s+")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2300-\u23ff\u2600-\u27bf\u2b50\u2b55]\ufe0f?")
 # Common first words that a frame puts in lower case ("In addition, the …"); any other first word
 # keeps its capital (a name, or a word the model would have to respell rather than copy).
-_LOWER_STARTS = word_set(
+LOWER_STARTS = word_set(
     "a an the this that these those it its they their there we our he she his her some many most "
     "each every all both several few in on at for with after before during as by from to of when "
     "while if once since until under over about one two three more new last next you your any "
@@ -89,7 +89,7 @@ def clause(unit: str) -> str:
     text = re.sub(r"""[.!?;:,]+(["'”’)\]]*)$""", r"\1", unit.strip())
     text = _LEADING_CONNECTIVE.sub("", text) or text
     first = text.split(" ", 1)[0]
-    if first.lower() in _LOWER_STARTS and first != "I":
+    if first.lower() in LOWER_STARTS and first != "I":
         text = text[0].lower() + text[1:]
     return text
 

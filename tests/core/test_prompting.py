@@ -18,12 +18,17 @@ from core.world.styles import all_tag_tokens
 def test_build_prompt_puts_tags_task_context_then_response_marker() -> None:
     prompt = build_prompt("email", "Some text.", {"question": "yes", "length": "short"})
     assert prompt == (
-        f"{CONTEXT_TOKEN}Some text.<length=short><question=yes><task=email>{RESPONSE_TOKEN}"
+        f"{CONTEXT_TOKEN} Some text.<length=short><question=yes><task=email>{RESPONSE_TOKEN}"
     )
 
 
+def test_every_line_of_the_context_is_read_after_a_space() -> None:
+    prompt = build_prompt("summarize", "Title\nFirst line.\nSecond line.")
+    assert prompt.startswith(f"{CONTEXT_TOKEN} Title\n First line.\n Second line.<task=")
+
+
 def test_build_prompt_without_tags_and_from_a_phrase() -> None:
-    assert build_prompt("summarize", "X") == f"{CONTEXT_TOKEN}X<task=summarize>{RESPONSE_TOKEN}"
+    assert build_prompt("summarize", "X") == f"{CONTEXT_TOKEN} X<task=summarize>{RESPONSE_TOKEN}"
     assert build_prompt("summarize", "X", "brief, no emojis").endswith(
         f"X<length=short><emoji=no><task=summarize>{RESPONSE_TOKEN}"
     )

@@ -11,6 +11,13 @@ the two::
 
     p(w) = g · softmax(lm_head(h_t))[w] + (1 − g) · Σ_{j < t, x_{j+1} = w} softmax_j(score_tj)
 
+Since v3 the pointer also reads case-blind and may write a copied word's lower-case twin ("The"
+-> "the", by a learned gate); leaves the choice of a closing mark to the Llama (the weight on a
+position followed by "." goes to the closing marks as the Llama ranks them, so a casual frame
+ends with "!"); jumps to the next sentence's start by a learned amount per query; and adds to the
+query's state, by a learned share, an embedding of the reading's progress: how many sentences
+are left after the cursor and where the cursor is in a long sentence (``copy_reading``).
+
 ``logits`` are the log of that mixture (already normalized), so generation, PEFT (LoRA on every
 linear layer, the pointer's included), TRL's losses and the serving engine use it as any causal
 LM. The pointer's keys, token ids and cursor ride on the generation cache object, so decoding
@@ -20,7 +27,6 @@ same four tokens a third time in one answer (a repeat guard, as servers' repetit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,44 +34,37 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from workers.modeling.copy_reading import (
+    CONFIDENT,
+    PIECE_STATES,
+    Alignment,
+    Reading,
+    TokenTables,
+    coverage,
+    first_position,
+    match_lengths,
+    progress,
+)
+
 MODEL_TYPE = "attune_copy_llama"
-CONFIDENT = 3  # suffix-match length (tokens) that moves the reading cursor
 REPEAT_SPAN, REPEAT_TIMES = 4, 2  # while decoding, no 4 tokens in a row a third time
 _STATE = "_attune_pointer"
 TINY = 1e-9
 
 
-@dataclass(frozen=True)
-class Reading:
-    """Where the pointer is in its reading, per row: the cursor (-1: none yet), which positions'
-    next tokens the answer has written (``used``), and which positions the last query matched
-    (``pending``: written if the next token is theirs)."""
-
-    cursor: torch.Tensor
-    used: torch.Tensor
-    pending: torch.Tensor
-
-    @classmethod
-    def start(cls, rows: int, positions: int, device: torch.device) -> Reading:
-        none = torch.zeros((rows, positions), dtype=torch.bool, device=device)
-        cursor = torch.full((rows,), -1, dtype=torch.long, device=device)
-        return cls(cursor, none, none.clone())
-
-    def grown(self, positions: int) -> Reading:
-        """The same reading over ``positions`` key positions (the new ones not written yet)."""
-        extra = positions - self.used.shape[1]
-        pad = (0, max(0, extra))
-        return Reading(
-            self.cursor,
-            torch.nn.functional.pad(self.used, pad),
-            torch.nn.functional.pad(self.pending, pad),
-        )
-
-
 class CopyLlamaConfig(LlamaConfig):
     """A Llama configuration plus the pointer's width (``copy_dim``), how many tokens back its
-    suffix match looks (``copy_match``), and the token after which the answer starts
-    (``answer_token_id``, for the repeat guard)."""
+    suffix match looks (``copy_match``), the token after which the answer starts
+    (``answer_token_id``, for the repeat guard and coverage), and the reading's progress: the
+    tokens that end a sentence (``boundary_token_ids``) and how many sentences left to read it
+    tells apart (``progress_buckets``; 0, as in builds before v3: no progress feature), where a
+    long sentence may be cut (``sentence_tokens``: the token ids that start a word, that are a
+    clause mark, a comma, or "and"/"but"; ``long_sentence_words`` and ``min_piece_words``, the
+    renderer's rule; none: no such feature), the closing marks whose choice the pointer leaves
+    to the Llama (``closing_token_ids``: it says where a sentence ends, the frame says with
+    which mark), and each
+    token's lower-case twin (``lower_token_ids``, by id; none before v3: the pointer copies as
+    written), and the token the context follows (``context_token_id``: a reading starts there)."""
 
     model_type = MODEL_TYPE
 
@@ -74,11 +73,27 @@ class CopyLlamaConfig(LlamaConfig):
         copy_dim: int = 64,
         copy_match: int = 6,
         answer_token_id: int | None = None,
+        boundary_token_ids: list[int] | None = None,
+        progress_buckets: int = 0,
+        closing_token_ids: list[int] | None = None,
+        sentence_tokens: dict[str, list[int]] | None = None,
+        long_sentence_words: int = 22,
+        min_piece_words: int = 5,
+        lower_token_ids: list[int] | None = None,
+        context_token_id: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.copy_dim = copy_dim
         self.copy_match = copy_match
         self.answer_token_id = answer_token_id
+        self.boundary_token_ids = list(boundary_token_ids or [])
+        self.progress_buckets = progress_buckets
+        self.closing_token_ids = list(closing_token_ids or [])
+        self.sentence_tokens = {k: list(v) for k, v in (sentence_tokens or {}).items()}
+        self.long_sentence_words = long_sentence_words
+        self.min_piece_words = min_piece_words
+        self.lower_token_ids = list(lower_token_ids or [])
+        self.context_token_id = context_token_id
         super().__init__(**kwargs)
 
 
@@ -95,9 +110,24 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         self.copy_match_weight = nn.Parameter(torch.ones(()))  # per token of suffix match
         self.copy_cursor_bonus = nn.Parameter(torch.zeros(4))  # behind, at, +1, +2
         self.copy_used_penalty = nn.Parameter(torch.zeros(()))  # already written (coverage)
+        buckets = config.progress_buckets * (PIECE_STATES if config.sentence_tokens else 1)
+        # how many sentences of the context lie after the cursor, as a bias on the state
+        self.copy_progress = nn.Embedding(buckets, config.hidden_size) if buckets else None
+        # per query: how much of that progress to take in, and the bonus for jumping to the
+        # start of the next sentence (large after a frame, small inside a copied sentence)
+        self.copy_steer = nn.Linear(config.hidden_size, 2) if buckets else None
+        # the pointer reads case-blind and may write a copied word in lower case ("The" -> "the")
+        self.copy_case = nn.Linear(config.hidden_size, 1) if config.lower_token_ids else None
         self.post_init()
         with torch.no_grad():  # start as "attend where the state is like mine": induction
             self.copy_key.weight.copy_(self.copy_query.weight)
+            if self.copy_progress is not None and self.copy_steer is not None:
+                self.copy_progress.weight.zero_()
+                self.copy_steer.weight.zero_()
+                self.copy_steer.bias.zero_()
+            if self.copy_case is not None:
+                self.copy_case.bias.fill_(-2.0)  # start by copying words as written
+        self.tables = TokenTables(config)
 
     # --- the pointer's memory: keys, token ids and mask of every position read so far
     def _pointer_memory(
@@ -126,46 +156,33 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             mask = torch.ones_like(ids, dtype=torch.bool)
         return keys, ids, mask, reading
 
-    def _match_lengths(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """For each query position ``t`` and earlier position ``j``: how many tokens ending at
-        ``j`` equal those ending at ``t`` (0 to ``copy_match``), the suffix match of an
-        induction head, counted on the ids themselves."""
-        candidates = torch.arange(ids.shape[1] - 1, device=ids.device)
-        running = torch.ones(
-            ids.shape[0], positions.shape[0], candidates.shape[0], dtype=torch.bool,
-            device=ids.device,
-        )  # fmt: skip
-        lengths = torch.zeros(running.shape, dtype=torch.uint8, device=ids.device)
-        for back in range(self.config.copy_match):
-            q, k = positions - back, candidates - back
-            same = ids[:, q.clamp(min=0)][:, :, None] == ids[:, k.clamp(min=0)][:, None, :]
-            running = running & same & (q >= 0)[None, :, None] & (k >= 0)[None, None, :]
-            lengths += running
-        return lengths
-
     def _alignment(
         self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, before: Reading
-    ) -> tuple[torch.Tensor, torch.Tensor, Reading]:
+    ) -> Alignment:
         """For queries at ``positions``: the pointer's bonus over earlier positions, which
-        positions it may point at, and the reading after the last query. The bonus adds up the
-        suffix-match length; where each position lies from the reading cursor, the position of
-        the latest confident match (``CONFIDENT`` tokens or more): go on right after it, as a
-        copying reader does; and whether the answer already wrote what follows it (coverage,
-        See et al. 2017: do not copy a passage twice)."""
+        positions it may point at, the reading after the last query, and the reading's progress
+        (``copy_reading.progress``). The bonus adds up the suffix-match length; where each
+        position lies from the reading cursor, the position of the latest confident match
+        (``CONFIDENT`` tokens or more; before any, the start of the context): go on right after
+        it, as a copying reader does; and whether the answer already wrote what follows it
+        (coverage, See et al. 2017: do not copy a passage twice)."""
+        ids = self.tables.lower(ids)  # case-blind: "the" written matches "The" read
         candidates = torch.arange(ids.shape[1] - 1, device=ids.device)
         allowed = (
             (candidates[None, None, :] < positions[None, :, None])
             & mask[:, None, :-1]
             & mask[:, None, 1:]
         )
-        lengths = self._match_lengths(ids, positions) * allowed
+        lengths = match_lengths(ids, positions, self.config.copy_match) * allowed
         best, where = lengths.max(dim=-1)  # the first (earliest) of the longest matches
         steps = torch.arange(positions.shape[0], device=ids.device)
         latest = torch.where(best >= CONFIDENT, steps, -1).cummax(dim=1).values
         cursors = torch.where(
             latest >= 0, where.gather(1, latest.clamp(min=0)), before.cursor[:, None]
         )
-        used, reading = self._coverage(ids, positions, lengths, before)
+        start = first_position(ids, self.config.context_token_id)
+        cursors = torch.where(cursors >= 0, cursors, start[:, None])
+        used, reading = coverage(ids, positions, lengths, before, self.config.answer_token_id)
         behind, at, next1, next2 = self.copy_cursor_bonus
         back = (candidates[None, None, :] < cursors[:, :, None]) & (cursors[:, :, None] >= 0)
         bonus = lengths.float() * self.copy_match_weight + self.copy_used_penalty * used
@@ -174,32 +191,12 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         reach = (cursors[:, :, None] >= 0) & (near < candidates.shape[0])
         ahead = torch.stack([at, next1, next2]).expand(near.shape) * reach
         bonus = bonus.scatter_add(-1, near.clamp(min=0, max=candidates.shape[0] - 1), ahead)
-        return bonus, allowed, Reading(cursors[:, -1], reading.used, reading.pending)
-
-    def _coverage(
-        self, ids: torch.Tensor, positions: torch.Tensor, lengths: torch.Tensor, before: Reading
-    ) -> tuple[torch.Tensor, Reading]:
-        """Per query, which positions' next tokens the answer (what follows the last
-        ``answer_token_id``) has already written after matching them; and the state to go on."""
-        answer = self.config.answer_token_id
-        width = ids.shape[1]
-        if answer is None:
-            begins = torch.full((ids.shape[0],), width, device=ids.device)
-        else:
-            marks = torch.where(ids == answer, torch.arange(width, device=ids.device), -1)
-            latest = marks.max(dim=1).values
-            begins = torch.where(latest >= 0, latest, width)
-        in_answer = positions[None, :] >= begins[:, None]  # (b, Q)
-        following = torch.where(
-            (positions + 1 < width)[None, :], ids[:, (positions + 1).clamp(max=width - 1)], -1
-        )
-        wrote = (lengths >= 1) & (following[:, :, None] == ids[:, None, 1:]) & in_answer[:, :, None]
-        first = ids[:, positions[0]]  # what followed the previous call's last query
-        carried = before.used | (before.pending & (ids[:, 1:] == first[:, None]))
-        so_far = wrote.long().cumsum(dim=1) - wrote.long()  # strictly before each query
-        used = carried[:, None, :] | (so_far > 0)
-        pending = (lengths[:, -1] >= 1) & in_answer[:, -1:]
-        return used, Reading(before.cursor, used[:, -1] | wrote[:, -1], pending)
+        buckets = next_unit = None
+        if self.copy_progress is not None:
+            buckets, next_unit = progress(ids, positions, cursors, self.tables)
+            next_unit = torch.where(next_unit < candidates.shape[0], next_unit, -1)
+        reading = Reading(cursors[:, -1], reading.used, reading.pending)
+        return Alignment(bonus, allowed, reading, buckets, next_unit)
 
     def _pointer_weights(
         self, queries: torch.Tensor, keys: torch.Tensor, bonus: torch.Tensor, allowed: torch.Tensor
@@ -228,17 +225,17 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             if cache is not None:
                 setattr(cache, _STATE, (keys.detach(), ids, reading))
             return torch.log_softmax(self.lm_head(hidden).float(), dim=-1)
-        bonus, allowed, reading = self._alignment(ids, mask, positions, reading)
+        found = self._alignment(ids, mask, positions, reading)
         if cache is not None:
-            setattr(cache, _STATE, (keys.detach(), ids, reading))
+            setattr(cache, _STATE, (keys.detach(), ids, found.reading))
+        hidden, bonus = self._steer(hidden, found)
+        allowed = found.allowed
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
             bonus, allowed = bonus[:, -logits_to_keep:], allowed[:, -logits_to_keep:]
         vocab = torch.log_softmax(self.lm_head(hidden).float(), dim=-1)
         weights = self._pointer_weights(self.copy_query(hidden), keys, bonus, allowed)
-        copied = torch.zeros_like(vocab).scatter_add_(
-            -1, ids[:, None, 1:].expand(-1, hidden.shape[1], -1), weights
-        )
+        copied = self._copied(vocab, ids[:, 1:], weights, hidden)
         gate = torch.sigmoid(self.copy_gate(hidden).float())
         has_source = (weights.sum(-1, keepdim=True) > 0).float()
         gate = gate * has_source + (1 - has_source)  # nothing to copy: the Llama alone
@@ -246,6 +243,58 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         if cache is not None and not fresh:  # decoding one token at a time
             self._guard_repeats(ids, mixed[:, -1])
         return mixed
+
+    def _copied(
+        self,
+        vocab: torch.Tensor,
+        following: torch.Tensor,
+        weights: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> torch.Tensor:
+        """The copy distribution: each position's weight on the token that followed it, or, by
+        the case gate's share, on that token's lower-case twin; the weight on positions followed
+        by a closing mark goes to the closing marks as the Llama (``vocab``, log-probabilities)
+        ranks them."""
+        out = torch.zeros_like(vocab)
+        weights, ending = self._closing_share(following, weights)
+        if ending is not None:
+            marks = self.tables.get("closing_token_ids", vocab.device)
+            ranked = torch.softmax(vocab[..., marks], dim=-1)
+            out[..., marks] = ending[..., None] * ranked
+        spread = following[:, None, :].expand(-1, hidden.shape[1], -1)
+        if self.copy_case is None:
+            return out.scatter_add_(-1, spread, weights)
+        lowered = torch.sigmoid(self.copy_case(hidden).float())
+        out = out.scatter_add_(-1, spread, weights * (1 - lowered))
+        return out.scatter_add_(-1, self.tables.lower(spread), weights * lowered)
+
+    def _closing_share(
+        self, following: torch.Tensor, weights: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The pointer's weights without the positions followed by a closing mark, and the
+        weight those had (None for a model without closing marks)."""
+        if not self.config.closing_token_ids:
+            return weights, None
+        marks = self.tables.get("closing_token_ids", following.device)
+        closes = torch.isin(following, marks)
+        closes = closes[:, None, :] if weights.dim() == 3 else closes
+        return weights * ~closes, (weights * closes).sum(-1)
+
+    def _steer(self, hidden: torch.Tensor, found: Alignment) -> tuple[torch.Tensor, torch.Tensor]:
+        """The query-side state with the reading's progress taken in (by a learned share per
+        query; keys stay as they are), and the bonus with the jump to the next sentence's start
+        added (by a learned amount per query)."""
+        if self.copy_progress is None or self.copy_steer is None or found.progress is None:
+            return hidden, found.bonus
+        assert found.next_unit is not None
+        share, jump = self.copy_steer(hidden).float().unbind(-1)
+        taken = torch.sigmoid(share)[..., None] * self.copy_progress(found.progress).float()
+        hidden = hidden + taken.to(hidden.dtype)
+        reach = (found.next_unit >= 0).float()
+        bonus = found.bonus.scatter_add(
+            -1, found.next_unit.clamp(min=0)[..., None], (jump * reach)[..., None]
+        )
+        return hidden, bonus
 
     def _guard_repeats(self, ids: torch.Tensor, next_log_probs: torch.Tensor) -> None:
         """While decoding: rule out a token that would make the same ``REPEAT_SPAN`` tokens occur
@@ -281,17 +330,31 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         positions = torch.arange(input_ids.shape[1], device=hidden.device)
         start = Reading.start(input_ids.shape[0], input_ids.shape[1] - 1, input_ids.device)
-        bonus, allowed, _ = self._alignment(input_ids, attention_mask.bool(), positions, start)
-        queries, keys = self.copy_query(hidden), self.copy_key(hidden)
+        found = self._alignment(input_ids, attention_mask.bool(), positions, start)
+        keys = self.copy_key(hidden)
+        hidden, bonus = self._steer(hidden, found)
+        allowed = found.allowed
+        queries = self.copy_query(hidden)
         scores = queries @ keys[:, :-1].transpose(1, 2) / self.config.copy_dim**0.5
         scores = (scores.float() + bonus).masked_fill(~allowed, float("-inf"))
         rows, cols = select.nonzero(as_tuple=True)
         scores = scores[rows, cols]
         weights = torch.nan_to_num(torch.softmax(scores, dim=-1))
-        copied = (weights * (input_ids[rows, 1:] == targets[:, None])).sum(-1)
         chosen = hidden[rows, cols]
+        following = input_ids[rows, 1:]
         vocab = torch.log_softmax(self.lm_head(chosen).float(), dim=-1)
         own = vocab.gather(-1, targets[:, None]).squeeze(-1).exp()
+        weights, ending = self._closing_share(following, weights)
+        copied = (weights * (following == targets[:, None])).sum(-1)
+        if self.copy_case is not None:
+            lowered = torch.sigmoid(self.copy_case(chosen).float())
+            folded = (weights * (self.tables.lower(following) == targets[:, None])).sum(-1)
+            copied = (1 - lowered[:, 0]) * copied + lowered[:, 0] * folded
+        if ending is not None:
+            marks = self.tables.get("closing_token_ids", vocab.device)
+            ranked = torch.softmax(vocab[:, marks], dim=-1)
+            is_mark = targets[:, None] == marks[None, :]
+            copied = copied + ending * (ranked * is_mark).sum(-1)
         gate = torch.sigmoid(self.copy_gate(chosen).float()).squeeze(-1)
         gate = torch.where(weights.sum(-1) > 0, gate, torch.ones_like(gate))
         return torch.log(gate * own + (1 - gate) * copied + TINY)

@@ -23,12 +23,13 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from core import config as attune_config
-from core.prompting import RESPONSE_TOKEN
+from core.prompting import CONTEXT_TOKEN, RESPONSE_TOKEN
+from core.world.prose import LONG_SENTENCE_WORDS, LOWER_STARTS, MIN_PIECE_WORDS
 from workers.modeling import prose_sources
 from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
 from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
 
-VERSION = "v2"
+VERSION = "v3"
 METADATA_FILE = "attune_style_lm.json"
 IGNORE_INDEX = -100
 
@@ -44,11 +45,13 @@ class StyleLMConfig:
 
     hidden_size: int = 192
     copy_dim: int = 64
+    progress_buckets: int = 10
+    case_blind_copy: bool = True
     num_layers: int = 2
     num_heads: int = 3
     intermediate_size: int = 512
     vocab_size: int = 4096
-    steps: int = 850
+    steps: int = 1500
     batch_size: int = 16
     learning_rate: float = 4e-3
     warmup_steps: int = 40
@@ -109,11 +112,73 @@ def read_metadata(path: Path) -> dict[str, object]:
     return json.loads((path / METADATA_FILE).read_text())
 
 
+def closing_mark_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
+    """The tokens that are only closing marks (".", "!", "?", "..."): a frame writes its own
+    ("So, … !"), so the pointer never copies one from the text."""
+    ids = []
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id]).strip()
+        if text and set(text) <= set(".!?"):
+            ids.append(token_id)
+    return ids
+
+
+def sentence_end_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
+    """The tokens that end a sentence (what the model counts to know how much of the text is
+    left to write; a question is not a sentence the styles keep)."""
+    ends = []
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if text.rstrip().endswith((".", "!")):
+            ends.append(token_id)
+    return ends
+
+
+def sentence_token_classes(tokenizer: PreTrainedTokenizerFast) -> dict[str, list[int]]:
+    """The tokens by what they are to a sentence: a word's start, a clause mark (";", a dash),
+    a comma, "and"/"but" (where the renderer may cut a long sentence)."""
+    classes: dict[str, list[int]] = {"word_start": [], "clause": [], "comma": [], "conjunction": []}
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if text[:1].isspace() and text.strip():
+            classes["word_start"].append(token_id)
+        if text.strip() in (";", "—", "–"):
+            classes["clause"].append(token_id)
+        if text.strip() == ",":
+            classes["comma"].append(token_id)
+        if text.strip().lower() in ("and", "but") and text[:1].isspace():
+            classes["conjunction"].append(token_id)
+    return classes
+
+
+def lower_case_twins(tokenizer: PreTrainedTokenizerFast) -> list[int]:
+    """For every token id, the id of the same text in lower case ("ĠThe" -> "Ġthe") where the
+    renderer writes that word in lower case at a clause's start (``LOWER_STARTS``), else its own
+    id (also when there is no such single token, or it is a special token)."""
+    special = set(tokenizer.all_special_ids)
+    twins = []
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        lowered = tokenizer.encode(text.lower(), add_special_tokens=False)
+        lowerable = text.strip().lower() in LOWER_STARTS and text.strip() != "I"
+        same = token_id in special or text.lower() == text or len(lowered) != 1 or not lowerable
+        twins.append(token_id if same else lowered[0])
+    return twins
+
+
 def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyLlamaForCausalLM:
     """A freshly initialized copy-pointer Llama sized by ``cfg`` for ``tokenizer``'s vocabulary."""
     model_config = CopyLlamaConfig(
         copy_dim=cfg.copy_dim,
         answer_token_id=tokenizer.convert_tokens_to_ids(RESPONSE_TOKEN),
+        boundary_token_ids=sentence_end_ids(tokenizer),
+        closing_token_ids=closing_mark_ids(tokenizer),
+        progress_buckets=cfg.progress_buckets,
+        sentence_tokens=sentence_token_classes(tokenizer),
+        long_sentence_words=LONG_SENTENCE_WORDS,
+        min_piece_words=MIN_PIECE_WORDS,
+        lower_token_ids=lower_case_twins(tokenizer) if cfg.case_blind_copy else None,
+        context_token_id=tokenizer.convert_tokens_to_ids(CONTEXT_TOKEN),
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,

@@ -7,6 +7,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
+from workers.modeling.copy_reading import Reading, coverage, match_lengths, progress
 
 
 def tiny(seed: int = 0) -> CopyLlamaForCausalLM:
@@ -14,7 +15,13 @@ def tiny(seed: int = 0) -> CopyLlamaForCausalLM:
     config = CopyLlamaConfig(
         vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128, copy_dim=16,
-        answer_token_id=20,
+        answer_token_id=20, boundary_token_ids=[9, 12], progress_buckets=4,
+        lower_token_ids=[*range(40), *range(5, 15)],  # 40-49 are 5-14 "in upper case"
+        context_token_id=5,
+        closing_token_ids=[12],
+        sentence_tokens={"word_start": [6, 7, 8, 13, 14], "clause": [11], "comma": [10],
+                         "conjunction": [13]},
+        long_sentence_words=3, min_piece_words=2,
     )  # fmt: skip
     return CopyLlamaForCausalLM(config).eval()
 
@@ -36,6 +43,9 @@ def test_decoding_with_a_cache_gives_the_same_distribution_as_a_full_pass() -> N
         with torch.no_grad():  # every learned bonus in play
             model.copy_used_penalty.fill_(-3.0)
             model.copy_cursor_bonus.copy_(torch.tensor([-1.0, 2.0, 0.5, 0.2]))
+            model.copy_steer.bias.copy_(torch.tensor([0.5, 1.5]))
+            model.copy_progress.weight.normal_()
+            model.copy_case.bias.fill_(0.0)
         full = model(input_ids=IDS, attention_mask=mask).logits
         out = model(input_ids=IDS[:, :6], attention_mask=mask[:, :6], use_cache=True)
         steps = [out.logits[:, -1]]
@@ -90,14 +100,12 @@ def test_peft_puts_lora_on_the_pointer_too_and_it_trains() -> None:
 
 
 def test_coverage_marks_what_the_answer_already_wrote() -> None:
-    from workers.modeling.copy_lm import Reading
-
     model = tiny()
     ids = torch.tensor([[5, 6, 7, 8, 9, 20, 5, 6, 7]])
     positions = torch.arange(ids.shape[1])
     earlier = torch.arange(8)[None, :] < positions[:, None]
-    lengths = model._match_lengths(ids, positions) * earlier
-    used, reading = model._coverage(ids, positions, lengths, Reading.start(1, 8, ids.device))
+    lengths = match_lengths(ids, positions, model.config.copy_match) * earlier
+    used, reading = coverage(ids, positions, lengths, Reading.start(1, 8, ids.device), 20)
     # after the answer wrote "5 6 7" (copying positions 0-2), positions 0 and 1 (whose next
     # tokens 6 and 7 it wrote) are used; position 2 (next: 8) is still pending
     assert used[0, -1, :2].all() and not used[0, -1, 2:].any()
@@ -117,3 +125,80 @@ def test_the_reading_cursor_goes_on_after_the_last_confident_match() -> None:
         last = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].exp()
     assert last.argmax().item() == 8  # after "5 6 7" comes "8", not "12" (after the other "7")
     assert last[8] > 0.9
+
+
+def test_progress_counts_the_sentence_ends_left_after_the_cursor() -> None:
+    model = tiny()
+    # the prompt: two "sentences" ending in 9 and 12, then 14; the answer (after 20) copies "5 6 7"
+    ids = torch.tensor([[5, 6, 7, 9, 10, 11, 12, 13, 14, 20, 5, 6, 7]])
+    answer = torch.tensor([10, 12])  # two queries in the answer
+    cursors = torch.tensor([[-1, 2]])  # before any match, and after copying up to position 2
+    left, next_unit = progress(ids, answer, cursors, model.tables)
+    assert (left % 4).tolist() == [[2, 2]]  # both sentence ends are still ahead
+    assert next_unit[0, 1].item() == 3  # pointing at the first end copies the next sentence
+    left, _ = progress(ids, answer, torch.tensor([[4, 8]]), model.tables)
+    assert (left % 4).tolist() == [[1, 0]]
+    left, _ = progress(ids, torch.tensor([2, 5]), torch.tensor([[-1, -1]]), model.tables)
+    assert (left % 4).tolist() == [[0, 1]]  # in the prompt, only what was read so far counts
+
+
+def test_the_piece_state_says_where_a_long_sentence_may_be_cut() -> None:
+    model = tiny()  # sentences of more than 3 words are long; a piece needs 2 words or more
+    # the context: "6 7 8 , and 14 6 7 ." (7 words), then the answer
+    ids = torch.tensor([[5, 6, 7, 8, 10, 13, 14, 6, 7, 9, 20, 6, 7]])
+    answer = torch.tensor([11, 12])
+    buckets, _ = progress(ids, answer, torch.tensor([[3, 7]]), model.tables)
+    states = (buckets // model.config.progress_buckets).tolist()
+    # after "8": long, 4 words left, ", and" next (7); after the second "6": long, 1 left (1)
+    assert states == [[7, 1]]
+
+
+def test_a_model_without_the_progress_feature_still_loads_and_runs() -> None:
+    config = CopyLlamaConfig(
+        vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64, copy_dim=16,
+        answer_token_id=20,
+    )  # fmt: skip
+    model = CopyLlamaForCausalLM(config).eval()
+    assert model.copy_progress is None
+    with torch.no_grad():
+        logits = model(input_ids=IDS, attention_mask=torch.ones_like(IDS)).logits
+    assert torch.allclose(logits.exp().sum(-1), torch.ones(IDS.shape), atol=1e-4)
+
+
+def test_the_pointer_reads_case_blind_and_may_write_the_lower_case_twin() -> None:
+    model = tiny()
+    ids = torch.tensor([[40, 6, 7, 8, 12, 20, 5]])  # reads "Five six seven", has written "five"
+    with torch.no_grad():
+        model.copy_gate.weight.zero_()
+        model.copy_gate.bias.fill_(-20.0)  # all copy
+        model.copy_query.weight.zero_()
+        model.copy_cursor_bonus.zero_()
+        model.copy_match_weight.fill_(10.0)
+        probs = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].exp()
+        assert probs[6] > 0.9  # "five" matched "Five": what followed it comes next
+        model.copy_case.bias.fill_(20.0)  # write copied words in lower case
+        first = model(input_ids=ids[:, :6], attention_mask=torch.ones_like(ids[:, :6]))
+        probs = first.logits[0, -1].exp()
+    assert probs[5] > probs[40]
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[0, 5] = True
+    with torch.no_grad():
+        trained = model.target_log_probs(ids, torch.ones_like(ids), select, torch.tensor([5]))
+    assert torch.allclose(trained, first.logits[0, -1, 5:6], atol=1e-5)
+
+
+def test_a_saved_model_loads_with_every_table_and_gives_the_same_distribution(tmp_path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = tiny()
+    with torch.no_grad():
+        model.copy_steer.bias.copy_(torch.tensor([0.5, 1.5]))
+        model.copy_progress.weight.normal_()
+        model.copy_case.bias.fill_(0.0)
+        before = model(input_ids=IDS, attention_mask=torch.ones_like(IDS)).logits
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        after = loaded(input_ids=IDS, attention_mask=torch.ones_like(IDS)).logits
+    assert torch.allclose(before, after, atol=1e-5)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.world.prose import LOWER_STARTS
 from core.world.renderer import kept_facts
 from tests.support.style_models import TINY
 from workers.modeling import style_lm
@@ -60,6 +61,24 @@ def test_saved_tokenizer_and_model_load_with_auto_classes(tiny_var: Path) -> Non
     assert "<response>" in tokenizer.convert_ids_to_tokens(ids)
     text = example.response
     assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_the_model_knows_the_sentence_ends_and_lower_case_twins_of_its_tokens(
+    tiny_var: Path,
+) -> None:
+    path = style_lm_dir(tiny_var)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    config = AutoModelForCausalLM.from_pretrained(path).config
+    assert tokenizer.convert_tokens_to_ids(".") in config.boundary_token_ids
+    assert tokenizer.convert_tokens_to_ids(",") not in config.boundary_token_ids
+    assert config.context_token_id == tokenizer.convert_tokens_to_ids("<context>")
+    twins = config.lower_token_ids
+    assert len(twins) == len(tokenizer)
+    pairs = {tokenizer.decode([t]): tokenizer.decode([w]) for t, w in enumerate(twins) if t != w}
+    assert pairs and all(upper.lower() == lower for upper, lower in pairs.items())
+    assert all(upper.strip().lower() in LOWER_STARTS for upper in pairs)  # "The", not "Paris"
+    closing = {tokenizer.decode([t]).strip() for t in config.closing_token_ids}
+    assert "." in closing and closing <= {"".join(c) for c in closing if set(c) <= set(".!?")}
 
 
 def test_two_processes_do_not_build_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
