@@ -42,12 +42,12 @@ from workers.modeling.copy_reading import (
     TokenTables,
     coverage,
     first_position,
+    guard_repeats,
     match_lengths,
     progress,
 )
 
 MODEL_TYPE = "attune_copy_llama"
-REPEAT_SPAN, REPEAT_TIMES = 4, 2  # while decoding, no 4 tokens in a row a third time
 _STATE = "_attune_pointer"
 TINY = 1e-9
 
@@ -241,7 +241,7 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         gate = gate * has_source + (1 - has_source)  # nothing to copy: the Llama alone
         mixed = torch.log(gate * vocab.exp() + (1 - gate) * copied + TINY)
         if cache is not None and not fresh:  # decoding one token at a time
-            self._guard_repeats(ids, mixed[:, -1])
+            guard_repeats(ids, mixed[:, -1], self.config.answer_token_id)
         return mixed
 
     def _copied(
@@ -258,8 +258,7 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         out = torch.zeros_like(vocab)
         weights, ending = self._closing_share(following, weights)
         if ending is not None:
-            marks = self.tables.get("closing_token_ids", vocab.device)
-            ranked = torch.softmax(vocab[..., marks], dim=-1)
+            marks, ranked = self._closing_ranks(vocab)
             out[..., marks] = ending[..., None] * ranked
         spread = following[:, None, :].expand(-1, hidden.shape[1], -1)
         if self.copy_case is None:
@@ -280,6 +279,11 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         closes = closes[:, None, :] if weights.dim() == 3 else closes
         return weights * ~closes, (weights * closes).sum(-1)
 
+    def _closing_ranks(self, vocab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The closing marks' ids and how the Llama (``vocab``, log-probabilities) ranks them."""
+        marks = self.tables.get("closing_token_ids", vocab.device)
+        return marks, torch.softmax(vocab[..., marks], dim=-1)
+
     def _steer(self, hidden: torch.Tensor, found: Alignment) -> tuple[torch.Tensor, torch.Tensor]:
         """The query-side state with the reading's progress taken in (by a learned share per
         query; keys stay as they are), and the bonus with the jump to the next sentence's start
@@ -295,27 +299,6 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             -1, found.next_unit.clamp(min=0)[..., None], (jump * reach)[..., None]
         )
         return hidden, bonus
-
-    def _guard_repeats(self, ids: torch.Tensor, next_log_probs: torch.Tensor) -> None:
-        """While decoding: rule out a token that would make the same ``REPEAT_SPAN`` tokens occur
-        a third time in the answer (after ``answer_token_id``): a small model that lost its
-        place copies no loop."""
-        answer = self.config.answer_token_id
-        if answer is None:
-            return
-        for row in range(ids.shape[0]):
-            starts = (ids[row] == answer).nonzero()
-            if not len(starts):
-                continue
-            written = ids[row, int(starts[-1]) + 1 :]
-            if written.shape[0] < REPEAT_SPAN:
-                continue
-            spans = written.unfold(0, REPEAT_SPAN, 1)
-            prefix = written[-(REPEAT_SPAN - 1) :]
-            after = spans[(spans[:, :-1] == prefix).all(dim=1), -1]
-            if after.numel():
-                tokens, counts = after.unique(return_counts=True)
-                next_log_probs[row, tokens[counts >= REPEAT_TIMES]] = float("-inf")
 
     def target_log_probs(
         self,
@@ -351,8 +334,7 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             folded = (weights * (self.tables.lower(following) == targets[:, None])).sum(-1)
             copied = (1 - lowered[:, 0]) * copied + lowered[:, 0] * folded
         if ending is not None:
-            marks = self.tables.get("closing_token_ids", vocab.device)
-            ranked = torch.softmax(vocab[:, marks], dim=-1)
+            marks, ranked = self._closing_ranks(vocab)
             is_mark = targets[:, None] == marks[None, :]
             copied = copied + ending * (ranked * is_mark).sum(-1)
         gate = torch.sigmoid(self.copy_gate(chosen).float()).squeeze(-1)

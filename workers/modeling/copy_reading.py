@@ -2,9 +2,10 @@
 
 Torch only, no parameters: the suffix match of an induction head, the reading cursor, coverage
 (what the answer already wrote), and the reading's progress (sentences left after the cursor, and
-where the cursor is in a long sentence the renderer may cut). ``copy_lm`` weighs these with learned
-bonuses. Every function works on a batch of rows (``ids``: (b, T)) and a set of query
-``positions`` (Q), so one full pass (training) and one token at a time (decoding) agree.
+where the cursor is in a long sentence the renderer may cut), and the decoding guard against
+repeats. ``copy_lm`` weighs these with learned bonuses. Every function works on a batch of rows
+(``ids``: (b, T)) and a set of query ``positions`` (Q), so one full pass (training) and one token
+at a time (decoding) agree.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 CONFIDENT = 3  # suffix-match length (tokens) that moves the reading cursor
 PIECE_STATES = 8  # long sentence? x enough words left? x a clause break next?
+REPEAT_SPAN, REPEAT_TIMES = 4, 2  # while decoding, no 4 tokens in a row a third time
 
 
 @dataclass(frozen=True)
@@ -207,3 +209,24 @@ def piece_state(
         comma & tables.isin(ids, "conjunction").gather(1, then)
     )
     return long.long() + 2 * enough.long() + 4 * breaks.long()
+
+
+def guard_repeats(ids: torch.Tensor, next_log_probs: torch.Tensor, answer: int | None) -> None:
+    """While decoding: rule out (in ``next_log_probs``) a token that would make the same
+    ``REPEAT_SPAN`` tokens occur a third time in the answer (after the last ``answer`` token): a
+    small model that lost its place copies no loop."""
+    if answer is None:
+        return
+    for row in range(ids.shape[0]):
+        starts = (ids[row] == answer).nonzero()
+        if not len(starts):
+            continue
+        written = ids[row, int(starts[-1]) + 1 :]
+        if written.shape[0] < REPEAT_SPAN:
+            continue
+        spans = written.unfold(0, REPEAT_SPAN, 1)
+        prefix = written[-(REPEAT_SPAN - 1) :]
+        after = spans[(spans[:, :-1] == prefix).all(dim=1), -1]
+        if after.numel():
+            tokens, counts = after.unique(return_counts=True)
+            next_log_probs[row, tokens[counts >= REPEAT_TIMES]] = float("-inf")

@@ -16,6 +16,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from filelock import FileLock
@@ -112,58 +113,47 @@ def read_metadata(path: Path) -> dict[str, object]:
     return json.loads((path / METADATA_FILE).read_text())
 
 
-def closing_mark_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
-    """The tokens that are only closing marks (".", "!", "?", "..."): a frame writes its own
-    ("So, … !"), so the pointer never copies one from the text."""
-    ids = []
-    for token_id in range(len(tokenizer)):
-        text = tokenizer.decode([token_id]).strip()
-        if text and set(text) <= set(".!?"):
-            ids.append(token_id)
-    return ids
-
-
-def sentence_end_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
-    """The tokens that end a sentence (what the model counts to know how much of the text is
-    left to write; a question is not a sentence the styles keep)."""
-    ends = []
+def token_tables(tokenizer: PreTrainedTokenizerFast, case_blind: bool) -> dict[str, Any]:
+    """The copy model's token-id tables (``CopyLlamaConfig``'s arguments), from one pass over the
+    vocabulary: the tokens that end a sentence (what the model counts to know how much of the
+    text is left; a question is not a sentence the styles keep); the tokens that are only
+    closing marks (".", "!", "?", "...": the pointer leaves their choice to the Llama, the frame
+    writes its own); the tokens by what they are to a sentence (a word's start, a clause mark
+    ";" or a dash, a comma, "and"/"but": where the renderer may cut a long sentence); and, when
+    ``case_blind``, each token's lower-case twin ("ĠThe" -> "Ġthe") for the words the renderer
+    lowers at a clause's start (``LOWER_STARTS``), else its own id (also when there is no such
+    single token, or it is a special token)."""
+    special = set(tokenizer.all_special_ids)
+    ends: list[int] = []
+    closing: list[int] = []
+    classes: dict[str, list[int]] = {"word_start": [], "clause": [], "comma": [], "conjunction": []}
+    twins: list[int] = []
     for token_id in range(len(tokenizer)):
         text = tokenizer.decode([token_id])
+        word = text.strip()
         if text.rstrip().endswith((".", "!")):
             ends.append(token_id)
-    return ends
-
-
-def sentence_token_classes(tokenizer: PreTrainedTokenizerFast) -> dict[str, list[int]]:
-    """The tokens by what they are to a sentence: a word's start, a clause mark (";", a dash),
-    a comma, "and"/"but" (where the renderer may cut a long sentence)."""
-    classes: dict[str, list[int]] = {"word_start": [], "clause": [], "comma": [], "conjunction": []}
-    for token_id in range(len(tokenizer)):
-        text = tokenizer.decode([token_id])
-        if text[:1].isspace() and text.strip():
+        if word and set(word) <= set(".!?"):
+            closing.append(token_id)
+        if text[:1].isspace() and word:
             classes["word_start"].append(token_id)
-        if text.strip() in (";", "—", "–"):
+            if word.lower() in ("and", "but"):
+                classes["conjunction"].append(token_id)
+        if word in (";", "—", "–"):
             classes["clause"].append(token_id)
-        if text.strip() == ",":
+        if word == ",":
             classes["comma"].append(token_id)
-        if text.strip().lower() in ("and", "but") and text[:1].isspace():
-            classes["conjunction"].append(token_id)
-    return classes
-
-
-def lower_case_twins(tokenizer: PreTrainedTokenizerFast) -> list[int]:
-    """For every token id, the id of the same text in lower case ("ĠThe" -> "Ġthe") where the
-    renderer writes that word in lower case at a clause's start (``LOWER_STARTS``), else its own
-    id (also when there is no such single token, or it is a special token)."""
-    special = set(tokenizer.all_special_ids)
-    twins = []
-    for token_id in range(len(tokenizer)):
-        text = tokenizer.decode([token_id])
-        lowered = tokenizer.encode(text.lower(), add_special_tokens=False)
-        lowerable = text.strip().lower() in LOWER_STARTS and text.strip() != "I"
-        same = token_id in special or text.lower() == text or len(lowered) != 1 or not lowerable
-        twins.append(token_id if same else lowered[0])
-    return twins
+        if case_blind:
+            lowerable = word.lower() in LOWER_STARTS and word != "I" and text.lower() != text
+            lowered = tokenizer.encode(text.lower(), add_special_tokens=False) if lowerable else []
+            same = token_id in special or len(lowered) != 1
+            twins.append(token_id if same else lowered[0])
+    return {
+        "boundary_token_ids": ends,
+        "closing_token_ids": closing,
+        "sentence_tokens": classes,
+        "lower_token_ids": twins or None,
+    }
 
 
 def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyLlamaForCausalLM:
@@ -171,13 +161,10 @@ def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyL
     model_config = CopyLlamaConfig(
         copy_dim=cfg.copy_dim,
         answer_token_id=tokenizer.convert_tokens_to_ids(RESPONSE_TOKEN),
-        boundary_token_ids=sentence_end_ids(tokenizer),
-        closing_token_ids=closing_mark_ids(tokenizer),
         progress_buckets=cfg.progress_buckets,
-        sentence_tokens=sentence_token_classes(tokenizer),
         long_sentence_words=LONG_SENTENCE_WORDS,
         min_piece_words=MIN_PIECE_WORDS,
-        lower_token_ids=lower_case_twins(tokenizer) if cfg.case_blind_copy else None,
+        **token_tables(tokenizer, cfg.case_blind_copy),
         context_token_id=tokenizer.convert_tokens_to_ids(CONTEXT_TOKEN),
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
