@@ -7,7 +7,9 @@ Figures:
 - user adapter: a simulated user who wants "brief, bullet points" edits 32 of the base model's
   untagged outputs; a DPO LoRA is fitted on those 32 edit pairs; then 100 held-out contexts are
   generated without any tag and the share in the user's style is printed for base and adapter;
-- preference vector: θ₊/θ₋ fitted for one dimension; η swept over −1 … 1.5; the rate of the
+- preference vector: θ₊/θ₋ fitted for one dimension (``--vector all``: each in turn) and φ's scale
+  calibrated (``workers.adapters.vectors.calibrate``: the scale printed, with the held-out
+  log-likelihood of the poles at each scale tried); η swept over −1 … 1.5; the rate of the
   dimension's positive pole at each η and the Spearman correlation between η and that rate;
 - fit time: seconds to fit 32 pairs (and 64 pairs for --gpu-shape).
 
@@ -30,7 +32,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
-from core.dimensions import dimension
+from core.dimensions import OFFLINE_DIMENSIONS, dimension
 from core.prompting import build_prompt
 from core.world.detectors import detect_style
 from core.world.renderer import TASKS, render
@@ -39,7 +41,7 @@ from core.world.sources import SOURCE_NAMES, Context, make_context
 from core.world.styles import default_style
 from workers.adapters.compose import Component, compose, preference_vector
 from workers.adapters.fit import DEFAULT_FIT, FitSettings, PreferencePair, fit_dpo
-from workers.adapters.vectors import DEFAULT_VECTOR_FIT, dimension_pairs, swapped
+from workers.adapters.vectors import DEFAULT_VECTOR_FIT, attach_negative, fit_vector
 
 USER_STYLE = {"length": "short", "format": "bullets"}
 SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
@@ -95,31 +97,26 @@ def user_adapter_figures(settings: FitSettings, pairs: int, heldout: int) -> dic
 
 
 def vector_figures(name: str, settings: FitSettings, pairs: int, heldout: int) -> dict:
-    from workers.modeling.loader import load_base_model
+    from workers.modeling.loader import load_base_model, load_tokenizer
 
     dim = dimension(name)
-    data = dimension_pairs(dim, pairs)
-    model, tokenizer = load_base_model()
-    positive = fit_dpo(model, tokenizer, data, settings).model
-    negative_model, _ = load_base_model()
-    negative = fit_dpo(negative_model, tokenizer, swapped(data), settings).model
-    negative_state = {k: v for k, v in negative.state_dict().items() if "lora_" in k}
-    positive.add_adapter("neg", negative.peft_config["default"])
-    renamed = {k.replace(".default.", ".neg."): v for k, v in negative_state.items()}
-    positive.load_state_dict(renamed, strict=False)
-    preference_vector(positive, "default", "neg", "phi")
+    fitted = fit_vector(load_base_model, dim, pairs, settings)
+    model, tokenizer = fitted.positive.model, load_tokenizer()
+    attach_negative(model, fitted.negative.model, "neg")
+    preference_vector(model, "default", "neg", "phi")
     test = contexts(heldout, offset=70_000)
     rates = []
     for eta in SWEEP:
-        name_eta = compose(positive, [Component("phi", eta)], "sweep")
+        name_eta = compose(model, [Component("phi", eta)], "sweep")
         if name_eta is None:
-            with positive.disable_adapter():
-                texts = generate(positive, tokenizer, test)
+            with model.disable_adapter():
+                texts = generate(model, tokenizer, test)
         else:
-            positive.set_adapter(name_eta)
-            texts = generate(positive, tokenizer, test)
+            model.set_adapter(name_eta)
+            texts = generate(model, tokenizer, test)
         rates.append(style_rate(texts, {dim.attribute: dim.positive}))
-    return {"rates": rates, "spearman": spearman(list(SWEEP), rates)}
+    return {"rates": rates, "spearman": spearman(list(SWEEP), rates), "scale": fitted.scale,
+            "calibration": fitted.calibration}  # fmt: skip
 
 
 def gpu_shape_fit(pairs: int, settings: FitSettings) -> dict[str, float]:
@@ -161,7 +158,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench adapters", description=__doc__)
     parser.add_argument("--pairs", type=int, default=32, help="edit pairs for the user adapter")
     parser.add_argument("--heldout", type=int, default=100, help="held-out contexts")
-    parser.add_argument("--vector", default="tone-casual-vs-formal")
+    parser.add_argument("--vector", default="tone-casual-vs-formal", help="a dimension, or all")
     parser.add_argument("--vector-pairs", type=int, default=64)
     parser.add_argument("--gpu-shape", action="store_true", help="Qwen2-0.5B-shaped fit time only")
     parser.add_argument("--gpu-pairs", type=int, default=64)
@@ -201,13 +198,22 @@ def main(argv: list[str]) -> int:
         f"{metrics.get('rewards/margins', float('nan')):.2f})"
     )
     print(f"vector settings: {vector_settings}")
-    vec = vector_figures(args.vector, vector_settings, args.vector_pairs, min(args.heldout, 50))
+    names = [d.name for d in OFFLINE_DIMENSIONS] if args.vector == "all" else [args.vector]
+    for name in names:
+        _print_vector(name, vector_figures(name, vector_settings, args.vector_pairs,
+                                           min(args.heldout, 50)))  # fmt: skip
+    print(f"load average (1, 5, 15 min): {_load()}")
+    return 0
+
+
+def _print_vector(name: str, vec: dict) -> None:
     sweep = ", ".join(
         f"η={eta:+.1f}: {rate:.0%}" for eta, rate in zip(SWEEP, vec["rates"], strict=True)
     )
-    print(f"preference vector {args.vector}: {sweep}; Spearman {vec['spearman']:.2f}")
-    print(f"load average (1, 5, 15 min): {_load()}")
-    return 0
+    curve = ", ".join(f"{s}: {v:.1f}" for s, v in vec["calibration"].items())
+    print(f"preference vector {name}: calibrated scale {vec['scale']:g} (held-out "
+          f"log-likelihood of the poles per scale: {curve})")  # fmt: skip
+    print(f"preference vector {name}: {sweep}; Spearman {vec['spearman']:.2f}", flush=True)
 
 
 def _override(settings: FitSettings, **changes: object) -> FitSettings:

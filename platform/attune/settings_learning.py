@@ -27,10 +27,10 @@ ATTUNE_FIT = {
     "beta": float(os.environ.get("ATTUNE_FIT_BETA", "0.1")),
     "sft_weight": float(os.environ.get("ATTUNE_FIT_SFT_WEIGHT", "1.0")),  # RPO term on chosen
 }
-ATTUNE_VECTOR_FIT = {  # a preference vector pole's fit: ATTUNE_FIT with these on top (gentler)
-    "learning_rate": float(os.environ.get("ATTUNE_VECTOR_LEARNING_RATE", "1e-3")),
+ATTUNE_VECTOR_FIT = {  # a preference vector pole's fit: ATTUNE_FIT with these on top
+    "learning_rate": float(os.environ.get("ATTUNE_VECTOR_LEARNING_RATE", "2e-3")),
     "epochs": env_int("ATTUNE_VECTOR_EPOCHS", 2),
-    "sft_weight": float(os.environ.get("ATTUNE_VECTOR_SFT_WEIGHT", "0")),
+    "sft_weight": float(os.environ.get("ATTUNE_VECTOR_SFT_WEIGHT", "1.0")),
 }
 
 # CIPHER memory (apps.memory): preference inference from edits, retrieval at generation.

@@ -211,9 +211,6 @@ def _fit_vector(job: FitJob, lease: services.Lease, progress: Progress) -> dict[
         rank=fitted.positive.model.peft_config["default"].r,
         positive_path=paths["positive"],
         negative_path=paths["negative"],
-        training={
-            "positive": fitted.positive.figures(),
-            "negative": fitted.negative.figures(),
-        },
+        training=fitted.figures(),
     )
     return {"job": job.pk, "vector": vector.pk}
