@@ -150,8 +150,8 @@ def calibrate(
             compose(positive, [Component(_PHI, sign * scale)], _TRIAL)
             positive.set_adapter(_TRIAL)
             likelihood += float(sequence_logprobs(positive, tokenizer, prompts, texts).mean())
+            positive.set_adapter("default")  # the next trial replaces this one
         curve[f"{scale:g}"] = round(likelihood / 2, 3)
-    positive.set_adapter("default")
     for name in (_TRIAL, _PHI, _NEGATIVE):
         positive.delete_adapter(name)
     best = max(curve, key=lambda key: curve[key])
