@@ -41,6 +41,7 @@ from workers.modeling.copy_reading import (
     Reading,
     TokenTables,
     coverage,
+    cut_points,
     first_position,
     guard_repeats,
     match_lengths,
@@ -64,7 +65,9 @@ class CopyLlamaConfig(LlamaConfig):
     to the Llama (``closing_token_ids``: it says where a sentence ends, the frame says with
     which mark), and each
     token's lower-case twin (``lower_token_ids``, by id; none before v3: the pointer copies as
-    written), and the token the context follows (``context_token_id``: a reading starts there)."""
+    written), the token the context follows (``context_token_id``: a reading starts there), and
+    whether the pointer cuts long sentences where the renderer does (``cut_long_sentences``,
+    from v4: ``copy_reading.cut_points``; a head's end is a sentence end to the pointer)."""
 
     model_type = MODEL_TYPE
 
@@ -81,6 +84,7 @@ class CopyLlamaConfig(LlamaConfig):
         min_piece_words: int = 5,
         lower_token_ids: list[int] | None = None,
         context_token_id: int | None = None,
+        cut_long_sentences: bool = False,
         **kwargs: Any,
     ) -> None:
         self.copy_dim = copy_dim
@@ -94,6 +98,7 @@ class CopyLlamaConfig(LlamaConfig):
         self.min_piece_words = min_piece_words
         self.lower_token_ids = list(lower_token_ids or [])
         self.context_token_id = context_token_id
+        self.cut_long_sentences = cut_long_sentences
         super().__init__(**kwargs)
 
 
@@ -191,12 +196,15 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         reach = (cursors[:, :, None] >= 0) & (near < candidates.shape[0])
         ahead = torch.stack([at, next1, next2]).expand(near.shape) * reach
         bonus = bonus.scatter_add(-1, near.clamp(min=0, max=candidates.shape[0] - 1), ahead)
-        buckets = next_unit = None
+        buckets = next_unit = cuts = breaks = None
+        if getattr(self.config, "cut_long_sentences", False):
+            heads, breaks = cut_points(ids, self.tables)
+            cuts = heads[:, :-1]
         if self.copy_progress is not None:
-            buckets, next_unit = progress(ids, positions, cursors, self.tables)
+            buckets, next_unit = progress(ids, positions, cursors, self.tables, breaks)
             next_unit = torch.where(next_unit < candidates.shape[0], next_unit, -1)
         reading = Reading(cursors[:, -1], reading.used, reading.pending)
-        return Alignment(bonus, allowed, reading, buckets, next_unit)
+        return Alignment(bonus, allowed, reading, buckets, next_unit, cuts)
 
     def _pointer_weights(
         self, queries: torch.Tensor, keys: torch.Tensor, bonus: torch.Tensor, allowed: torch.Tensor
@@ -235,7 +243,7 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             bonus, allowed = bonus[:, -logits_to_keep:], allowed[:, -logits_to_keep:]
         vocab = torch.log_softmax(self.lm_head(hidden).float(), dim=-1)
         weights = self._pointer_weights(self.copy_query(hidden), keys, bonus, allowed)
-        copied = self._copied(vocab, ids[:, 1:], weights, hidden)
+        copied = self._copied(vocab, ids[:, 1:], weights, hidden, found.cuts)
         gate = torch.sigmoid(self.copy_gate(hidden).float())
         has_source = (weights.sum(-1, keepdim=True) > 0).float()
         gate = gate * has_source + (1 - has_source)  # nothing to copy: the Llama alone
@@ -250,13 +258,14 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         following: torch.Tensor,
         weights: torch.Tensor,
         hidden: torch.Tensor,
+        cuts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The copy distribution: each position's weight on the token that followed it, or, by
         the case gate's share, on that token's lower-case twin; the weight on positions followed
         by a closing mark goes to the closing marks as the Llama (``vocab``, log-probabilities)
-        ranks them."""
+        ranks them (as does the weight on the end of a long sentence's head, ``cuts``)."""
         out = torch.zeros_like(vocab)
-        weights, ending = self._closing_share(following, weights)
+        weights, ending = self._closing_share(following, weights, cuts)
         if ending is not None:
             marks, ranked = self._closing_ranks(vocab)
             out[..., marks] = ending[..., None] * ranked
@@ -268,14 +277,17 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         return out.scatter_add_(-1, self.tables.lower(spread), weights * lowered)
 
     def _closing_share(
-        self, following: torch.Tensor, weights: torch.Tensor
+        self, following: torch.Tensor, weights: torch.Tensor, cuts: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The pointer's weights without the positions followed by a closing mark, and the
-        weight those had (None for a model without closing marks)."""
+        """The pointer's weights without the positions followed by a closing mark (or ending a
+        cut's head, ``cuts``), and the weight those had (None for a model without closing
+        marks)."""
         if not self.config.closing_token_ids:
             return weights, None
         marks = self.tables.get("closing_token_ids", following.device)
         closes = torch.isin(following, marks)
+        if cuts is not None:
+            closes = closes | cuts
         closes = closes[:, None, :] if weights.dim() == 3 else closes
         return weights * ~closes, (weights * closes).sum(-1)
 
@@ -327,7 +339,8 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         following = input_ids[rows, 1:]
         vocab = torch.log_softmax(self.lm_head(chosen).float(), dim=-1)
         own = vocab.gather(-1, targets[:, None]).squeeze(-1).exp()
-        weights, ending = self._closing_share(following, weights)
+        cuts = None if found.cuts is None else found.cuts[rows]
+        weights, ending = self._closing_share(following, weights, cuts)
         copied = (weights * (following == targets[:, None])).sum(-1)
         if self.copy_case is not None:
             lowered = torch.sigmoid(self.copy_case(chosen).float())

@@ -59,6 +59,7 @@ class Alignment:
     reading: Reading
     progress: torch.Tensor | None = None
     next_unit: torch.Tensor | None = None
+    cuts: torch.Tensor | None = None  # (b, T - 1): position j's next token opens a cut
 
 
 class TokenTables:
@@ -155,21 +156,105 @@ def coverage(
     return used, Reading(before.cursor, used[:, -1] | wrote[:, -1], pending)
 
 
+def cut_points(ids: torch.Tensor, tables: TokenTables) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the renderer cuts the context's long sentences (``core.world.prose``'s rule, on
+    token ids): per row, (the last token of each cut's head, the last token of its clause break
+    ", and" / ", but" / ";" / a dash), both (b, T) booleans. A sentence is long with more than
+    ``long_sentence_words`` word starts; a break cuts when the head since the last cut and the
+    rest of the sentence after it each hold ``min_piece_words`` or more. Pointing after a head
+    writes a closing mark (the pointer's closing share), and a break's last token counts as a
+    sentence end for the reading's progress (pointing there copies the next piece's first word).
+    """
+    config = tables.config
+    heads = torch.zeros_like(ids, dtype=torch.bool)
+    breaks = torch.zeros_like(ids, dtype=torch.bool)
+    if not config.sentence_tokens:
+        return heads, breaks
+    width = ids.shape[1]
+    opening = first_position(ids, config.context_token_id).clamp(min=0).tolist()
+    ending = answer_begins(ids, config.answer_token_id).clamp(max=width).tolist()
+    words = tables.isin(ids, "word_start").long().cumsum(dim=1)
+    ends = tables.isin(ids, "boundary_token_ids")
+    conjunction = torch.nn.functional.pad(tables.isin(ids, "conjunction")[:, 1:], (0, 1))
+    # a break's last token: the clause mark itself, or the "and"/"but" after a comma
+    marks = tables.isin(ids, "clause") | (tables.isin(ids, "comma") & conjunction)
+    for row in range(ids.shape[0]):
+        lo, hi = opening[row], ending[row]
+        if hi - lo < 2:
+            continue
+        stops = (ends[row, lo:hi].nonzero().flatten() + lo).tolist()
+        if not stops or stops[-1] != hi - 1:
+            stops.append(hi - 1)
+        found = (marks[row, lo:hi].nonzero().flatten() + lo).tolist()
+        if not found:
+            continue
+        count = words[row].tolist()
+        begin = lo
+        for stop in stops:
+            inside = [k for k in found if begin < k < stop]
+            if inside and _words(count, begin, stop) > config.long_sentence_words:
+                _cut_sentence(row, begin, stop, inside, count, ids, tables, heads, breaks)
+            begin = stop + 1
+    return heads, breaks
+
+
+def _words(count: list[int], a: int, b: int) -> int:
+    """Word starts at tokens ``a`` … ``b`` (``count``: their running total)."""
+    return count[b] - (count[a - 1] if a > 0 else 0) if b >= a else 0
+
+
+def _cut_sentence(
+    row: int,
+    begin: int,
+    stop: int,
+    found: list[int],
+    count: list[int],
+    ids: torch.Tensor,
+    tables: TokenTables,
+    heads: torch.Tensor,
+    breaks: torch.Tensor,
+) -> None:
+    """Mark the cuts of the sentence at tokens ``begin`` … ``stop`` whose breaks start at
+    ``found`` (a clause mark, or a comma before "and"/"but"; see :func:`cut_points`)."""
+    config = tables.config
+    piece = begin
+    for k in found:
+        last = k if bool(tables.isin(ids[row, k : k + 1], "clause")) else k + 1
+        if last >= stop:
+            continue
+        if _words(count, piece, k - 1) >= config.min_piece_words and (
+            _words(count, last + 1, stop) >= config.min_piece_words
+        ):
+            heads[row, k - 1] = True
+            breaks[row, last] = True
+            piece = last + 1
+
+
 def progress(
-    ids: torch.Tensor, positions: torch.Tensor, cursors: torch.Tensor, tables: TokenTables
+    ids: torch.Tensor,
+    positions: torch.Tensor,
+    cursors: torch.Tensor,
+    tables: TokenTables,
+    breaks: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """How far the reading is, per query at ``positions``: the number of sentence ends of the
     prompt between the cursor (the start, before the first match) and the query, capped at the
     last of ``progress_buckets`` (with the piece state of :func:`piece_state` on top, when the
     config has ``sentence_tokens``); and where the first of them lies (pointing there copies the
     next sentence's first token). What lets the model end a ``long`` answer with the text's last
-    sentence, frame that one as the last, and cut a long sentence where the renderer does."""
+    sentence, frame that one as the last, and cut a long sentence where the renderer does.
+    ``breaks`` (of :func:`cut_points`) count as sentence ends too."""
     config = tables.config
     before_answer = (
         torch.arange(ids.shape[1], device=ids.device)[None, :]
         < answer_begins(ids, config.answer_token_id)[:, None]
     )
-    seen = (tables.isin(ids, "boundary_token_ids") & before_answer).long().cumsum(dim=1)
+    ends = (
+        tables.isin(ids, "boundary_token_ids")
+        if breaks is None
+        else (tables.isin(ids, "boundary_token_ids") | breaks)
+    )
+    seen = (ends & before_answer).long().cumsum(dim=1)
     at_cursor = torch.where(cursors >= 0, seen.gather(1, cursors.clamp(min=0)), 0)
     left = seen[:, positions] - at_cursor
     buckets = left.clamp(max=config.progress_buckets - 1)

@@ -30,7 +30,7 @@ from workers.modeling import prose_sources
 from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
 from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
 
-VERSION = "v3"
+VERSION = "v4"
 METADATA_FILE = "attune_style_lm.json"
 IGNORE_INDEX = -100
 
@@ -48,6 +48,7 @@ class StyleLMConfig:
     copy_dim: int = 64
     progress_buckets: int = 10
     case_blind_copy: bool = True
+    cut_long_sentences: bool = True  # v4: the pointer cuts long sentences as the renderer does
     num_layers: int = 2
     num_heads: int = 3
     intermediate_size: int = 512
@@ -166,6 +167,7 @@ def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyL
         min_piece_words=MIN_PIECE_WORDS,
         **token_tables(tokenizer, cfg.case_blind_copy),
         context_token_id=tokenizer.convert_tokens_to_ids(CONTEXT_TOKEN),
+        cut_long_sentences=cfg.cut_long_sentences,
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,

@@ -7,10 +7,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
-from workers.modeling.copy_reading import Reading, coverage, match_lengths, progress
+from workers.modeling.copy_reading import Reading, coverage, cut_points, match_lengths, progress
 
 
-def tiny(seed: int = 0) -> CopyLlamaForCausalLM:
+def tiny(seed: int = 0, cut: bool = False) -> CopyLlamaForCausalLM:
     torch.manual_seed(seed)
     config = CopyLlamaConfig(
         vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -21,7 +21,7 @@ def tiny(seed: int = 0) -> CopyLlamaForCausalLM:
         closing_token_ids=[12],
         sentence_tokens={"word_start": [6, 7, 8, 13, 14], "clause": [11], "comma": [10],
                          "conjunction": [13]},
-        long_sentence_words=3, min_piece_words=2,
+        long_sentence_words=3, min_piece_words=2, cut_long_sentences=cut,
     )  # fmt: skip
     return CopyLlamaForCausalLM(config).eval()
 
@@ -202,3 +202,58 @@ def test_a_saved_model_loads_with_every_table_and_gives_the_same_distribution(tm
     with torch.no_grad():
         after = loaded(input_ids=IDS, attention_mask=torch.ones_like(IDS)).logits
     assert torch.allclose(before, after, atol=1e-5)
+
+
+# the context "6 7 8 , and 14 6 7 ." (7 words: long) is cut after "8"; then the answer
+CUT = torch.tensor([[5, 6, 7, 8, 10, 13, 14, 6, 7, 9, 20, 6, 7, 8, 12, 14, 6]])
+
+
+def test_cut_points_follow_the_renderers_rule_for_long_sentences() -> None:
+    tables = tiny(cut=True).tables
+    heads, breaks = cut_points(CUT, tables)
+    assert heads[0].nonzero().flatten().tolist() == [3]  # "8" ends the head
+    assert breaks[0].nonzero().flatten().tolist() == [5]  # "and" ends the break
+    short = torch.tensor([[5, 6, 7, 10, 13, 14, 9, 20, 6]])  # 3 words: not long, not cut
+    assert not cut_points(short, tables)[0].any()
+    tail = torch.tensor([[5, 6, 7, 8, 10, 13, 14, 9, 20, 6]])  # 1 word after the break: no cut
+    assert not cut_points(tail, tables)[0].any()
+
+
+def test_a_cut_is_a_sentence_end_to_the_pointer() -> None:
+    model = tiny(cut=True)
+    _, breaks = cut_points(CUT, model.tables)
+    _, next_unit = progress(CUT, torch.tensor([13]), torch.tensor([[3]]), model.tables, breaks)
+    assert next_unit[0, 0].item() == 5  # pointing at "and" copies the next piece's first word
+    with torch.no_grad():  # all copy, the cursor right after "8": the pointer ends the head
+        model.copy_gate.bias.fill_(-20.0)
+        model.copy_gate.weight.zero_()
+        model.copy_cursor_bonus.copy_(torch.tensor([-20.0, 20.0, 0.0, 0.0]))
+        cut = model(input_ids=CUT[:, :14], attention_mask=torch.ones_like(CUT[:, :14])).logits
+        plain = tiny()
+        plain.load_state_dict(model.state_dict())
+        whole = plain(input_ids=CUT[:, :14], attention_mask=torch.ones_like(CUT[:, :14])).logits
+    assert whole[0, -1].exp()[10] > 0.9  # without cuts the pointer copies ","
+    assert cut[0, -1].exp()[12] > 0.9  # with them it writes the closing mark
+
+
+def test_with_cuts_decoding_and_training_agree_with_a_full_pass() -> None:
+    model = tiny(cut=True)
+    mask = torch.ones_like(CUT)
+    with torch.no_grad():
+        model.copy_steer.bias.copy_(torch.tensor([0.5, 1.5]))
+        model.copy_progress.weight.normal_()
+        full = model(input_ids=CUT, attention_mask=mask).logits
+        out = model(input_ids=CUT[:, :11], attention_mask=mask[:, :11], use_cache=True)
+        steps = [out.logits[:, -1]]
+        for t in range(11, CUT.shape[1]):
+            out = model(input_ids=CUT[:, t : t + 1], attention_mask=mask[:, : t + 1],
+                        cache=out.cache, use_cache=True)  # fmt: skip
+            steps.append(out.logits[:, -1])
+        select = torch.zeros_like(CUT, dtype=torch.bool)
+        select[0, 10:-1] = True
+        targets = CUT[0, 11:]
+        chosen = model.target_log_probs(CUT, mask, select, targets)
+    assert torch.allclose(torch.stack(steps, 1), full[:, 10:], atol=1e-4)
+    assert torch.allclose(
+        chosen, full[0, 10:-1].gather(-1, targets[:, None]).squeeze(-1), atol=1e-5
+    )

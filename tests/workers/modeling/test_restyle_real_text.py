@@ -52,7 +52,8 @@ def test_real_paragraphs_are_restyled_faithfully_in_the_style_asked(built_in_mod
     faithful = [faithfulness.faithfulness(o, p) for o, (p, _) in zip(outputs, cases, strict=True)]
     # Builds differ run to run (the tokenizer's merges, thread order): two v3 builds gave a mean
     # of 99.8% and 100% here (lowest 96.7% and 100%), with 0 and 1 of 18 outputs looping; v2
-    # builds 92.6% and 96%; the model without the copy pointer scored 21%.
+    # builds 92.6% and 96%; the model without the copy pointer scored 21%. A v4 build: 100%
+    # (lowest 100%), no loop, every format right.
     assert sum(faithful) / len(faithful) >= 0.95, outputs
     assert min(faithful) >= 0.8, outputs
     assert sum(faithfulness.has_loop(o) for o in outputs) <= 2, outputs
