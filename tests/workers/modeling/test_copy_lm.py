@@ -29,6 +29,19 @@ def tiny(seed: int = 0, cut: bool = False) -> CopyLlamaForCausalLM:
 IDS = torch.tensor([[5, 6, 7, 8, 9, 10, 5, 6, 7, 8, 11, 12, 20, 5, 6, 7, 8, 9, 5, 6, 7]])
 
 
+def decode_stepwise(model: CopyLlamaForCausalLM, ids: torch.Tensor, prefix: int) -> torch.Tensor:
+    """The next-token distributions after ``prefix`` tokens and after each later one, decoded
+    one token at a time with the cache (to compare with one full pass from ``prefix - 1`` on)."""
+    mask = torch.ones_like(ids)
+    out = model(input_ids=ids[:, :prefix], attention_mask=mask[:, :prefix], use_cache=True)
+    steps = [out.logits[:, -1]]
+    for t in range(prefix, ids.shape[1]):
+        out = model(input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1],
+                    cache=out.cache, use_cache=True)  # fmt: skip
+        steps.append(out.logits[:, -1])
+    return torch.stack(steps, 1)
+
+
 def test_logits_are_a_normalized_distribution() -> None:
     with torch.no_grad():
         logits = tiny()(input_ids=IDS, attention_mask=torch.ones_like(IDS)).logits
@@ -47,13 +60,8 @@ def test_decoding_with_a_cache_gives_the_same_distribution_as_a_full_pass() -> N
             model.copy_progress.weight.normal_()
             model.copy_case.bias.fill_(0.0)
         full = model(input_ids=IDS, attention_mask=mask).logits
-        out = model(input_ids=IDS[:, :6], attention_mask=mask[:, :6], use_cache=True)
-        steps = [out.logits[:, -1]]
-        for t in range(6, IDS.shape[1]):
-            out = model(input_ids=IDS[:, t : t + 1], attention_mask=mask[:, : t + 1],
-                        cache=out.cache, use_cache=True)  # fmt: skip
-            steps.append(out.logits[:, -1])
-    assert torch.allclose(torch.stack(steps, 1), full[:, 5:], atol=1e-4)
+        steps = decode_stepwise(model, IDS, 6)
+    assert torch.allclose(steps, full[:, 5:], atol=1e-4)
 
 
 def test_the_pointer_puts_weight_on_the_token_that_followed_a_match() -> None:
@@ -243,17 +251,12 @@ def test_with_cuts_decoding_and_training_agree_with_a_full_pass() -> None:
         model.copy_steer.bias.copy_(torch.tensor([0.5, 1.5]))
         model.copy_progress.weight.normal_()
         full = model(input_ids=CUT, attention_mask=mask).logits
-        out = model(input_ids=CUT[:, :11], attention_mask=mask[:, :11], use_cache=True)
-        steps = [out.logits[:, -1]]
-        for t in range(11, CUT.shape[1]):
-            out = model(input_ids=CUT[:, t : t + 1], attention_mask=mask[:, : t + 1],
-                        cache=out.cache, use_cache=True)  # fmt: skip
-            steps.append(out.logits[:, -1])
+        steps = decode_stepwise(model, CUT, 11)
         select = torch.zeros_like(CUT, dtype=torch.bool)
         select[0, 10:-1] = True
         targets = CUT[0, 11:]
         chosen = model.target_log_probs(CUT, mask, select, targets)
-    assert torch.allclose(torch.stack(steps, 1), full[:, 10:], atol=1e-4)
+    assert torch.allclose(steps, full[:, 10:], atol=1e-4)
     assert torch.allclose(
         chosen, full[0, 10:-1].gather(-1, targets[:, None]).squeeze(-1), atol=1e-5
     )
