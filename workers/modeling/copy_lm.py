@@ -197,7 +197,7 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         ahead = torch.stack([at, next1, next2]).expand(near.shape) * reach
         bonus = bonus.scatter_add(-1, near.clamp(min=0, max=candidates.shape[0] - 1), ahead)
         buckets = next_unit = cuts = breaks = None
-        if getattr(self.config, "cut_long_sentences", False):
+        if self.config.cut_long_sentences:
             heads, breaks = cut_points(ids, self.tables)
             cuts = heads[:, :-1]
         if self.copy_progress is not None:

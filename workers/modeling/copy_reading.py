@@ -176,8 +176,10 @@ def cut_points(ids: torch.Tensor, tables: TokenTables) -> tuple[torch.Tensor, to
     words = tables.isin(ids, "word_start").long().cumsum(dim=1)
     ends = tables.isin(ids, "boundary_token_ids")
     conjunction = torch.nn.functional.pad(tables.isin(ids, "conjunction")[:, 1:], (0, 1))
-    # a break's last token: the clause mark itself, or the "and"/"but" after a comma
-    marks = tables.isin(ids, "clause") | (tables.isin(ids, "comma") & conjunction)
+    clause = tables.isin(ids, "clause")
+    # where a break starts: a clause mark, or a comma before "and"/"but" (which ends it)
+    marks = clause | (tables.isin(ids, "comma") & conjunction)
+    last_of = torch.arange(width, device=ids.device) + (~clause).long()  # the break's last token
     for row in range(ids.shape[0]):
         lo, hi = opening[row], ending[row]
         if hi - lo < 2:
@@ -185,15 +187,16 @@ def cut_points(ids: torch.Tensor, tables: TokenTables) -> tuple[torch.Tensor, to
         stops = (ends[row, lo:hi].nonzero().flatten() + lo).tolist()
         if not stops or stops[-1] != hi - 1:
             stops.append(hi - 1)
-        found = (marks[row, lo:hi].nonzero().flatten() + lo).tolist()
+        starts = marks[row, lo:hi].nonzero().flatten() + lo
+        found = list(zip(starts.tolist(), last_of[row, starts].tolist(), strict=True))
         if not found:
             continue
         count = words[row].tolist()
         begin = lo
         for stop in stops:
-            inside = [k for k in found if begin < k < stop]
+            inside = [(k, last) for k, last in found if begin < k < stop]
             if inside and _words(count, begin, stop) > config.long_sentence_words:
-                _cut_sentence(row, begin, stop, inside, count, ids, tables, heads, breaks)
+                _cut_sentence(row, begin, stop, inside, count, config, heads, breaks)
             begin = stop + 1
     return heads, breaks
 
@@ -207,19 +210,16 @@ def _cut_sentence(
     row: int,
     begin: int,
     stop: int,
-    found: list[int],
+    found: list[tuple[int, int]],
     count: list[int],
-    ids: torch.Tensor,
-    tables: TokenTables,
+    config: Any,
     heads: torch.Tensor,
     breaks: torch.Tensor,
 ) -> None:
-    """Mark the cuts of the sentence at tokens ``begin`` … ``stop`` whose breaks start at
-    ``found`` (a clause mark, or a comma before "and"/"but"; see :func:`cut_points`)."""
-    config = tables.config
+    """Mark the cuts of the sentence at tokens ``begin`` … ``stop`` whose breaks (first and last
+    token: a clause mark, or a comma and "and"/"but") are ``found`` (see :func:`cut_points`)."""
     piece = begin
-    for k in found:
-        last = k if bool(tables.isin(ids[row, k : k + 1], "clause")) else k + 1
+    for k, last in found:
         if last >= stop:
             continue
         if _words(count, piece, k - 1) >= config.min_piece_words and (
@@ -249,11 +249,9 @@ def progress(
         torch.arange(ids.shape[1], device=ids.device)[None, :]
         < answer_begins(ids, config.answer_token_id)[:, None]
     )
-    ends = (
-        tables.isin(ids, "boundary_token_ids")
-        if breaks is None
-        else (tables.isin(ids, "boundary_token_ids") | breaks)
-    )
+    ends = tables.isin(ids, "boundary_token_ids")
+    if breaks is not None:
+        ends = ends | breaks
     seen = (ends & before_answer).long().cumsum(dim=1)
     at_cursor = torch.where(cursors >= 0, seen.gather(1, cursors.clamp(min=0)), 0)
     left = seen[:, positions] - at_cursor
