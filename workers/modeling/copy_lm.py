@@ -67,7 +67,10 @@ class CopyLlamaConfig(LlamaConfig):
     token's lower-case twin (``lower_token_ids``, by id; none before v3: the pointer copies as
     written), the token the context follows (``context_token_id``: a reading starts there), and
     whether the pointer cuts long sentences where the renderer does (``cut_long_sentences``,
-    from v4: ``copy_reading.cut_points``; a head's end is a sentence end to the pointer)."""
+    from v4: ``copy_reading.cut_points``; a head's end is a sentence end to the pointer), and
+    the tokens that hold a line break and those of the list marker "-" (``line_break_token_ids``,
+    ``list_marker_token_ids``: the repeat guard does not count a span that starts a list item;
+    the loader fills them in for builds saved before they were)."""
 
     model_type = MODEL_TYPE
 
@@ -85,6 +88,8 @@ class CopyLlamaConfig(LlamaConfig):
         lower_token_ids: list[int] | None = None,
         context_token_id: int | None = None,
         cut_long_sentences: bool = False,
+        line_break_token_ids: list[int] | None = None,
+        list_marker_token_ids: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         self.copy_dim = copy_dim
@@ -99,6 +104,8 @@ class CopyLlamaConfig(LlamaConfig):
         self.lower_token_ids = list(lower_token_ids or [])
         self.context_token_id = context_token_id
         self.cut_long_sentences = cut_long_sentences
+        self.line_break_token_ids = list(line_break_token_ids or [])
+        self.list_marker_token_ids = list(list_marker_token_ids or [])
         super().__init__(**kwargs)
 
 
@@ -249,8 +256,16 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         gate = gate * has_source + (1 - has_source)  # nothing to copy: the Llama alone
         mixed = torch.log(gate * vocab.exp() + (1 - gate) * copied + TINY)
         if cache is not None and not fresh:  # decoding one token at a time
-            guard_repeats(ids, mixed[:, -1], self.config.answer_token_id)
+            guard_repeats(ids, mixed[:, -1], self.config.answer_token_id, self._list_items(ids))
         return mixed
+
+    def _list_items(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The ids that hold a line break and those of the list marker (for the repeat guard),
+        or None for a config without them."""
+        names = ("line_break_token_ids", "list_marker_token_ids")
+        if not all(self.tables.has(name) for name in names):
+            return None
+        return self.tables.get(names[0], ids.device), self.tables.get(names[1], ids.device)
 
     def _copied(
         self,

@@ -294,10 +294,19 @@ def piece_state(
     return long.long() + 2 * enough.long() + 4 * breaks.long()
 
 
-def guard_repeats(ids: torch.Tensor, next_log_probs: torch.Tensor, answer: int | None) -> None:
+def guard_repeats(
+    ids: torch.Tensor,
+    next_log_probs: torch.Tensor,
+    answer: int | None,
+    list_items: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> None:
     """While decoding: rule out (in ``next_log_probs``) a token that would make the same
     ``REPEAT_SPAN`` tokens occur a third time in the answer (after the last ``answer`` token): a
-    small model that lost its place copies no loop."""
+    small model that lost its place copies no loop. A span that starts a list item (a line break,
+    then the list marker; ``list_items``: the ids of the tokens that hold a line break and of the
+    marker) does not count: every item starts that way, and the formal second-person frames open
+    with the same word ("- You should …", "- You will …"), so a list's fourth item is a format,
+    not a loop. A loop that writes the answer again is still stopped by its other spans."""
     if answer is None:
         return
     for row in range(ids.shape[0]):
@@ -309,7 +318,11 @@ def guard_repeats(ids: torch.Tensor, next_log_probs: torch.Tensor, answer: int |
             continue
         spans = written.unfold(0, REPEAT_SPAN, 1)
         prefix = written[-(REPEAT_SPAN - 1) :]
-        after = spans[(spans[:, :-1] == prefix).all(dim=1), -1]
+        same = (spans[:, :-1] == prefix).all(dim=1)
+        if list_items is not None:
+            breaks, markers = (torch.isin(spans, table) for table in list_items)
+            same &= ~(breaks[:, :-1] & markers[:, 1:]).any(dim=1)
+        after = spans[same, -1]
         if after.numel():
             tokens, counts = after.unique(return_counts=True)
             next_log_probs[row, tokens[counts >= REPEAT_TIMES]] = float("-inf")

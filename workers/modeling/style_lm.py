@@ -154,6 +154,17 @@ def token_tables(tokenizer: PreTrainedTokenizerFast, case_blind: bool) -> dict[s
         "closing_token_ids": closing,
         "sentence_tokens": classes,
         "lower_token_ids": twins or None,
+        **list_item_tables(tokenizer),
+    }
+
+
+def list_item_tables(tokenizer: PreTrainedTokenizerFast) -> dict[str, list[int]]:
+    """The ids of the tokens that hold a line break and of the list marker "-" (a span that
+    starts a list item is no repeat to ``copy_reading.guard_repeats``)."""
+    texts = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+    return {
+        "line_break_token_ids": [i for i, text in enumerate(texts) if "\n" in text],
+        "list_marker_token_ids": [i for i, text in enumerate(texts) if text.strip() == "-"],
     }
 
 

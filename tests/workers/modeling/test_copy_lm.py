@@ -7,7 +7,14 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
-from workers.modeling.copy_reading import Reading, coverage, cut_points, match_lengths, progress
+from workers.modeling.copy_reading import (
+    Reading,
+    coverage,
+    cut_points,
+    guard_repeats,
+    match_lengths,
+    progress,
+)
 
 
 def tiny(seed: int = 0, cut: bool = False) -> CopyLlamaForCausalLM:
@@ -260,3 +267,23 @@ def test_with_cuts_decoding_and_training_agree_with_a_full_pass() -> None:
     assert torch.allclose(
         chosen, full[0, 10:-1].gather(-1, targets[:, None]).squeeze(-1), atol=1e-5
     )
+
+
+def _banned(written: list[int], list_items: bool) -> set[int]:
+    """The tokens the repeat guard rules out after the answer ``written`` (answer token 20;
+    with ``list_items``, 30 holds a line break and 31 is the list marker)."""
+    log_probs = torch.zeros(1, 50)
+    tables = (torch.tensor([30]), torch.tensor([31])) if list_items else None
+    guard_repeats(torch.tensor([[5, 6, 20, *written]]), log_probs, 20, tables)
+    return set(torch.isinf(log_probs[0]).nonzero().flatten().tolist())
+
+
+def test_the_repeat_guard_stops_a_loop_but_not_a_lists_next_item() -> None:
+    # 12 ".", 30 a line break, 31 "-", 32 "You": every item starts ". \n - You"
+    items = [33, 7, 12, 30, 31, 32, 34, 8, 12, 30, 31, 32, 35, 9, 12, 30, 31]
+    assert 32 in _banned(items, False)  # without the tables the third item's "You" was ruled out
+    assert _banned(items, True) == set()
+    loop = [6, 7, 8, 9, 6, 7, 8, 9, 6, 7, 8]  # the same four tokens a third time
+    assert _banned(loop, True) == {9}
+    again = [36, 30, 30, 31, 33, 7] * 3 + [36, 30]  # the answer written again and again
+    assert _banned(again, True) == {30}  # its spans that start no item still count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +16,7 @@ from core.world.prose import LOWER_STARTS
 from core.world.renderer import kept_facts
 from tests.support.style_models import TINY
 from workers.modeling import style_lm
+from workers.modeling.loader import load_base_model
 from workers.modeling.style_corpus import heldout_example, make_example
 from workers.modeling.style_lm import (
     IGNORE_INDEX,
@@ -79,6 +81,26 @@ def test_the_model_knows_the_sentence_ends_and_lower_case_twins_of_its_tokens(
     assert all(upper.strip().lower() in LOWER_STARTS for upper in pairs)  # "The", not "Paris"
     closing = {tokenizer.decode([t]).strip() for t in config.closing_token_ids}
     assert "." in closing and closing <= {"".join(c) for c in closing if set(c) <= set(".!?")}
+    breaks, markers = config.line_break_token_ids, config.list_marker_token_ids
+    ids = tokenizer("- a\n- b", add_special_tokens=False)["input_ids"]
+    assert [t for t in ids if t in breaks] == [t for t in ids if "\n" in tokenizer.decode([t])]
+    assert [t for t in ids if t in markers] == [t for t in ids if tokenizer.decode([t]) == "-"]
+    assert len([t for t in ids if t in markers]) == 2
+    assert all("\n" in tokenizer.decode([t]) for t in breaks)
+
+
+def test_a_build_saved_without_the_list_item_tables_gets_them_at_load(
+    tiny_var: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old-build"
+    shutil.copytree(style_lm_dir(tiny_var), old)
+    saved = json.loads((old / "config.json").read_text())
+    names = ("line_break_token_ids", "list_marker_token_ids")
+    expected = {name: saved.pop(name) for name in names}
+    (old / "config.json").write_text(json.dumps(saved))
+    model, _ = load_base_model(str(old), device="cpu")
+    assert all(expected.values())
+    assert {name: getattr(model.config, name) for name in names} == expected
 
 
 def test_two_processes_do_not_build_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
