@@ -20,11 +20,11 @@ What it does:
 
 Figures per configuration: cumulative edit cost per person (mean ± std; ratio to ``base``), mean
 cost per round over the first and last 20 rounds, recovery after a change (rounds until the
-10-round mean cost of the people who changed is back within 1.5× their 30 rounds before it),
-learning lag (edit committed → its memory entry retrievable, p50/p99; the 16th pair → the first
-answer with an adapter), generation latency p50/p99, fit jobs, errors and 5xx answers, and whether
-every acknowledged write is in the database. ``--plot`` draws the cost per round per
-configuration.
+10-round mean cost of the people who changed is back within 1.5× their 30 rounds before it, or
+within 1 word a round where that is more), learning lag (edit committed → its memory entry
+retrievable, p50/p99; the 16th pair → the first answer with an adapter), generation latency
+p50/p99, fit jobs, errors and 5xx answers, and whether every acknowledged write is in the
+database. ``--plot`` draws the cost per round per configuration.
 """
 
 from __future__ import annotations
