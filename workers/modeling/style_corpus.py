@@ -119,12 +119,14 @@ def copy_spans(example: Example) -> list[tuple[int, int]]:
     return spans
 
 
-def heldout_example(index: int, seed: int = 0) -> Example:
-    """A fully tagged example on a held-out context (an odd seed: training only sees even ones)."""
+def heldout_example(index: int, seed: int = 0, style: Style | None = None) -> Example:
+    """A fully tagged example on a held-out context (an odd seed: training only sees even ones),
+    in a random full style or the one given."""
     rng = random.Random(f"style-heldout:{seed}:{index}")
     context = _context(rng, heldout=True)
     task = rng.choice(TASKS)
-    style = random_style(rng)
+    drawn = random_style(rng)
+    style = dict(style) if style is not None else drawn
     prompt = build_prompt(task, context.text, style)
     return Example(
         context, task, style, dict(style), prompt, render(context, task, style), context.text
