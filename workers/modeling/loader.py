@@ -18,8 +18,9 @@ from transformers import (
 
 from core import config as attune_config
 from core.artifacts import REF_PREFIX
-from workers.modeling.copy_lm import CopyLlamaConfig
-from workers.modeling.style_lm import builtin_style_lm, list_item_tables
+from workers.modeling.copy_config import CopyLlamaConfig
+from workers.modeling.style_lm import builtin_style_lm
+from workers.modeling.token_tables import list_item_tables, vocabulary_texts
 
 
 def resolve_model_path(name: str | None = None) -> str:
@@ -65,6 +66,6 @@ def load_base_model(
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if isinstance(model.config, CopyLlamaConfig) and not model.config.list_marker_token_ids:
         # a build saved before these tables were: the repeat guard reads them (no weight does)
-        for name, ids in list_item_tables(tokenizer).items():
+        for name, ids in list_item_tables(vocabulary_texts(tokenizer)).items():
             setattr(model.config, name, ids)
     return model.to(target).eval(), tokenizer

@@ -16,7 +16,6 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from filelock import FileLock
@@ -25,10 +24,12 @@ from transformers import PreTrainedTokenizerFast
 
 from core import config as attune_config
 from core.prompting import CONTEXT_TOKEN, RESPONSE_TOKEN
-from core.world.prose import LONG_SENTENCE_WORDS, LOWER_STARTS, MIN_PIECE_WORDS
+from core.world.prose import LONG_SENTENCE_WORDS, MIN_PIECE_WORDS
 from workers.modeling import prose_sources
-from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
+from workers.modeling.copy_config import CopyLlamaConfig
+from workers.modeling.copy_lm import CopyLlamaForCausalLM
 from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
+from workers.modeling.token_tables import token_tables
 
 VERSION = "v4"
 METADATA_FILE = "attune_style_lm.json"
@@ -112,60 +113,6 @@ def is_built(path: Path) -> bool:
 def read_metadata(path: Path) -> dict[str, object]:
     """The training figures saved with a build."""
     return json.loads((path / METADATA_FILE).read_text())
-
-
-def token_tables(tokenizer: PreTrainedTokenizerFast, case_blind: bool) -> dict[str, Any]:
-    """The copy model's token-id tables (``CopyLlamaConfig``'s arguments), from one pass over the
-    vocabulary: the tokens that end a sentence (what the model counts to know how much of the
-    text is left; a question is not a sentence the styles keep); the tokens that are only
-    closing marks (".", "!", "?", "...": the pointer leaves their choice to the Llama, the frame
-    writes its own); the tokens by what they are to a sentence (a word's start, a clause mark
-    ";" or a dash, a comma, "and"/"but": where the renderer may cut a long sentence); and, when
-    ``case_blind``, each token's lower-case twin ("ĠThe" -> "Ġthe") for the words the renderer
-    lowers at a clause's start (``LOWER_STARTS``), else its own id (also when there is no such
-    single token, or it is a special token)."""
-    special = set(tokenizer.all_special_ids)
-    ends: list[int] = []
-    closing: list[int] = []
-    classes: dict[str, list[int]] = {"word_start": [], "clause": [], "comma": [], "conjunction": []}
-    twins: list[int] = []
-    for token_id in range(len(tokenizer)):
-        text = tokenizer.decode([token_id])
-        word = text.strip()
-        if text.rstrip().endswith((".", "!")):
-            ends.append(token_id)
-        if word and set(word) <= set(".!?"):
-            closing.append(token_id)
-        if text[:1].isspace() and word:
-            classes["word_start"].append(token_id)
-            if word.lower() in ("and", "but"):
-                classes["conjunction"].append(token_id)
-        if word in (";", "—", "–"):
-            classes["clause"].append(token_id)
-        if word == ",":
-            classes["comma"].append(token_id)
-        if case_blind:
-            lowerable = word.lower() in LOWER_STARTS and word != "I" and text.lower() != text
-            lowered = tokenizer.encode(text.lower(), add_special_tokens=False) if lowerable else []
-            same = token_id in special or len(lowered) != 1
-            twins.append(token_id if same else lowered[0])
-    return {
-        "boundary_token_ids": ends,
-        "closing_token_ids": closing,
-        "sentence_tokens": classes,
-        "lower_token_ids": twins or None,
-        **list_item_tables(tokenizer),
-    }
-
-
-def list_item_tables(tokenizer: PreTrainedTokenizerFast) -> dict[str, list[int]]:
-    """The ids of the tokens that hold a line break and of the list marker "-" (a span that
-    starts a list item is no repeat to ``copy_reading.guard_repeats``)."""
-    texts = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    return {
-        "line_break_token_ids": [i for i, text in enumerate(texts) if "\n" in text],
-        "list_marker_token_ids": [i for i, text in enumerate(texts) if text.strip() == "-"],
-    }
 
 
 def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyLlamaForCausalLM:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from peft import LoraConfig, get_peft_model
 
-from workers.modeling.copy_lm import CopyLlamaConfig, CopyLlamaForCausalLM
+from workers.modeling.copy_config import CopyLlamaConfig
+from workers.modeling.copy_lm import CopyLlamaForCausalLM
 from workers.modeling.copy_reading import (
     Reading,
     coverage,
