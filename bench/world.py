@@ -26,6 +26,7 @@ from bench import restyle
 from core import config as attune_config
 from core.world.detectors import detect_style, fact_retention, style_matches
 from core.world.renderer import TASKS, kept_facts, render
+from core.world.simulated_users import SimulatedUser
 from core.world.sources import sample_context
 from core.world.styles import ATTRIBUTE_NAMES, ATTRIBUTES, default_style, random_style
 from workers.modeling.generation import GenerationRequest, generate_texts
@@ -98,12 +99,11 @@ def every_style(seed: int) -> list[Example]:
 
 
 def needs_edit(example: Example, output: str) -> bool:
-    """Whether a user who wants exactly the example's style would edit the output: an attribute
-    off, or a fact that style keeps missing (the simulated users' rule)."""
-    detected = detect_style(output)
-    if any(detected[name] != value for name, value in example.style.items()):
-        return True
-    return fact_retention(output, kept_facts(example.context, example.style)) < 1.0
+    """Whether a simulated user who wants exactly the example's style would edit the output (an
+    attribute off, or a fact that style keeps missing)."""
+    assert example.context is not None
+    user = SimulatedUser("every-style", preferences={example.context.source: example.style})
+    return not user.is_satisfied(example.context, output)
 
 
 def _print_scores(title: str, scores: StyleScores) -> None:
