@@ -27,7 +27,9 @@ class CopyLlamaConfig(LlamaConfig):
     from v4: ``copy_reading.cut_points``; a head's end is a sentence end to the pointer), and
     the tokens that hold a line break and those of the list marker "-" (``line_break_token_ids``,
     ``list_marker_token_ids``: the repeat guard does not count a span that starts a list item;
-    the loader fills them in for builds saved before they were)."""
+    the loader fills them in for builds saved before they were), and the prompt's special tokens
+    (``special_token_ids``: tags and markers, never in an answer, so the pointer never copies
+    one; the loader fills them in too)."""
 
     model_type = MODEL_TYPE
 
@@ -47,6 +49,7 @@ class CopyLlamaConfig(LlamaConfig):
         cut_long_sentences: bool = False,
         line_break_token_ids: list[int] | None = None,
         list_marker_token_ids: list[int] | None = None,
+        special_token_ids: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         self.copy_dim = copy_dim
@@ -63,4 +66,5 @@ class CopyLlamaConfig(LlamaConfig):
         self.cut_long_sentences = cut_long_sentences
         self.line_break_token_ids = list(line_break_token_ids or [])
         self.list_marker_token_ids = list(list_marker_token_ids or [])
+        self.special_token_ids = list(special_token_ids or [])
         super().__init__(**kwargs)

@@ -16,7 +16,8 @@ Since v3 the pointer also reads case-blind and may write a copied word's lower-c
 position followed by "." goes to the closing marks as the Llama ranks them, so a casual frame
 ends with "!"); jumps to the next sentence's start by a learned amount per query; and adds to the
 query's state, by a learned share, an embedding of the reading's progress: how many sentences
-are left after the cursor and where the cursor is in a long sentence (``copy_reading``).
+are left after the cursor and where the cursor is in a long sentence (``copy_reading``). The
+pointer never copies a special token (the prompt's tags and markers: an answer holds none).
 
 ``logits`` are the log of that mixture (already normalized), so generation, PEFT (LoRA on every
 linear layer, the pointer's included), TRL's losses and the serving engine use it as any causal
@@ -129,6 +130,8 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             & mask[:, None, :-1]
             & mask[:, None, 1:]
         )
+        if self.tables.has("special_token_ids"):  # a tag or marker is never copied
+            allowed = allowed & ~self.tables.isin(ids[:, 1:], "special_token_ids")[:, None, :]
         lengths = match_lengths(ids, positions, self.config.copy_match) * allowed
         best, where = lengths.max(dim=-1)  # the first (earliest) of the longest matches
         steps = torch.arange(positions.shape[0], device=ids.device)

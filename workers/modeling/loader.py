@@ -64,8 +64,16 @@ def load_base_model(
     tokenizer = load_tokenizer(path)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if isinstance(model.config, CopyLlamaConfig) and not model.config.list_marker_token_ids:
-        # a build saved before these tables were: the repeat guard reads them (no weight does)
-        for name, ids in list_item_tables(vocabulary_texts(tokenizer)).items():
-            setattr(model.config, name, ids)
+    if isinstance(model.config, CopyLlamaConfig):
+        _fill_tables(model.config, tokenizer)
     return model.to(target).eval(), tokenizer
+
+
+def _fill_tables(config: CopyLlamaConfig, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Fill in the token tables a build saved before they were (decoding reads them, no weight
+    does): the list items' tokens (the repeat guard) and the special tokens (the pointer)."""
+    if not config.list_marker_token_ids:
+        for name, ids in list_item_tables(vocabulary_texts(tokenizer)).items():
+            setattr(config, name, ids)
+    if not config.special_token_ids:
+        config.special_token_ids = sorted(tokenizer.all_special_ids)

@@ -20,7 +20,8 @@ def token_tables(tokenizer: PreTrainedTokenizerBase, case_blind: bool) -> dict[s
     ";" or a dash, a comma, "and"/"but": where the renderer may cut a long sentence); and, when
     ``case_blind``, each token's lower-case twin ("ĠThe" -> "Ġthe") for the words the renderer
     lowers at a clause's start (``LOWER_STARTS``), else its own id (also when there is no such
-    single token, or it is a special token); and the list items' tokens (:func:`list_item_tables`).
+    single token, or it is a special token); the list items' tokens (:func:`list_item_tables`);
+    and the special tokens (the prompt's tags and markers: the pointer never copies one).
     """
     texts = vocabulary_texts(tokenizer)
     special = set(tokenizer.all_special_ids)
@@ -53,6 +54,7 @@ def token_tables(tokenizer: PreTrainedTokenizerBase, case_blind: bool) -> dict[s
         "sentence_tokens": classes,
         "lower_token_ids": twins or None,
         **list_item_tables(texts),
+        "special_token_ids": sorted(special),
     }
 
 

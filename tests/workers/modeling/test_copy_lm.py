@@ -18,7 +18,7 @@ from workers.modeling.copy_reading import (
 )
 
 
-def tiny(seed: int = 0, cut: bool = False) -> CopyLlamaForCausalLM:
+def tiny(seed: int = 0, cut: bool = False, special: tuple[int, ...] = ()) -> CopyLlamaForCausalLM:
     torch.manual_seed(seed)
     config = CopyLlamaConfig(
         vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -30,6 +30,7 @@ def tiny(seed: int = 0, cut: bool = False) -> CopyLlamaForCausalLM:
         sentence_tokens={"word_start": [6, 7, 8, 13, 14], "clause": [11], "comma": [10],
                          "conjunction": [13]},
         long_sentence_words=3, min_piece_words=2, cut_long_sentences=cut,
+        special_token_ids=list(special),
     )  # fmt: skip
     return CopyLlamaForCausalLM(config).eval()
 
@@ -288,3 +289,19 @@ def test_the_repeat_guard_stops_a_loop_but_not_a_lists_next_item() -> None:
     assert _banned(loop, True) == {9}
     again = [36, 30, 30, 31, 33, 7] * 3 + [36, 30]  # the answer written again and again
     assert _banned(again, True) == {30}  # its spans that start no item still count
+
+
+def test_the_pointer_never_copies_a_special_token() -> None:
+    # the prompt holds "6" then the marker 20; the answer has just written "6"
+    ids = torch.tensor([[5, 6, 20, 7, 8, 12, 21, 6]])
+    probs = {}
+    for special in ((), (20, 21)):
+        model = tiny(special=special)
+        with torch.no_grad():
+            model.copy_gate.weight.zero_()
+            model.copy_gate.bias.fill_(-20.0)  # all copy
+            model.copy_match_weight.fill_(10.0)  # the suffix match decides
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        probs[special] = logits[0, -1].exp()
+    assert probs[()][20] > 0.9  # without the table the match copies the marker after "6"
+    assert probs[(20, 21)][20] < 1e-6 and probs[(20, 21)][21] < 1e-6

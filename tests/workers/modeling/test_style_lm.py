@@ -73,6 +73,8 @@ def test_the_model_knows_the_sentence_ends_and_lower_case_twins_of_its_tokens(
     config = AutoModelForCausalLM.from_pretrained(path).config
     assert tokenizer.convert_tokens_to_ids(".") in config.boundary_token_ids
     assert tokenizer.convert_tokens_to_ids(",") not in config.boundary_token_ids
+    assert config.special_token_ids == sorted(tokenizer.all_special_ids)
+    assert config.answer_token_id in config.special_token_ids
     assert config.context_token_id == tokenizer.convert_tokens_to_ids("<context>")
     twins = config.lower_token_ids
     assert len(twins) == len(tokenizer)
@@ -89,13 +91,13 @@ def test_the_model_knows_the_sentence_ends_and_lower_case_twins_of_its_tokens(
     assert all("\n" in tokenizer.decode([t]) for t in breaks)
 
 
-def test_a_build_saved_without_the_list_item_tables_gets_them_at_load(
+def test_a_build_saved_without_the_decoding_tables_gets_them_at_load(
     tiny_var: Path, tmp_path: Path
 ) -> None:
     old = tmp_path / "old-build"
     shutil.copytree(style_lm_dir(tiny_var), old)
     saved = json.loads((old / "config.json").read_text())
-    names = ("line_break_token_ids", "list_marker_token_ids")
+    names = ("line_break_token_ids", "list_marker_token_ids", "special_token_ids")
     expected = {name: saved.pop(name) for name in names}
     (old / "config.json").write_text(json.dumps(saved))
     model, _ = load_base_model(str(old), device="cpu")
