@@ -16,14 +16,14 @@ Since v3 the pointer also reads case-blind and may write a copied word's lower-c
 position followed by "." goes to the closing marks as the Llama ranks them, so a casual frame
 ends with "!"); jumps to the next sentence's start by a learned amount per query; and adds to the
 query's state, by a learned share, an embedding of the reading's progress: how many sentences
-are left after the cursor and where the cursor is in a long sentence (``copy_reading``). The
-pointer never copies a special token (the prompt's tags and markers: an answer holds none).
+are left after the cursor and where the cursor is in a long sentence (``copy_reading``).
 
 ``logits`` are the log of that mixture (already normalized), so generation, PEFT (LoRA on every
 linear layer, the pointer's included), TRL's losses and the serving engine use it as any causal
 LM. The pointer's keys, token ids and cursor ride on the generation cache object, so decoding
-with a cache costs one query per new token; decoding also rules out a token that would write the
-same four tokens a third time in one answer (a repeat guard, as servers' repetition penalties).
+with a cache costs one query per new token; decoding rules out the special tokens but the end
+(the prompt's tags and markers) and a token that would write the same four tokens a third time in
+one answer (a repeat guard, as servers' repetition penalties).
 """
 
 from __future__ import annotations
@@ -130,8 +130,6 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             & mask[:, None, :-1]
             & mask[:, None, 1:]
         )
-        if self.tables.has("special_token_ids"):  # a tag or marker is never copied
-            allowed = allowed & ~self.tables.isin(ids[:, 1:], "special_token_ids")[:, None, :]
         lengths = match_lengths(ids, positions, self.config.copy_match) * allowed
         best, where = lengths.max(dim=-1)  # the first (earliest) of the longest matches
         steps = torch.arange(positions.shape[0], device=ids.device)
@@ -203,8 +201,22 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         gate = gate * has_source + (1 - has_source)  # nothing to copy: the Llama alone
         mixed = torch.log(gate * vocab.exp() + (1 - gate) * copied + TINY)
         if cache is not None and not fresh:  # decoding one token at a time
+            self._rule_out_specials(mixed[:, -1])
             guard_repeats(ids, mixed[:, -1], self.config.answer_token_id, self._list_items(ids))
         return mixed
+
+    def _rule_out_specials(self, next_log_probs: torch.Tensor) -> None:
+        """While decoding, rule out the special tokens but the end (the prompt's tags and
+        markers, never in an answer). The pointer may still rest on a position they follow (where
+        nothing is to be copied, as it learned to): that weight is what is ruled out. Before this
+        rule a long answer that lost its place copied the tags after the context's last sentence,
+        then the answer's own opening ("you'll want to knowSubject: Key points")."""
+        if not self.tables.has("special_token_ids"):
+            return
+        specials = self.tables.get("special_token_ids", next_log_probs.device)
+        ends = self.config.eos_token_id
+        ends = torch.tensor(ends if isinstance(ends, list) else [ends], device=specials.device)
+        next_log_probs[:, specials[~torch.isin(specials, ends)]] = float("-inf")
 
     def _list_items(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The ids that hold a line break and those of the list marker (for the repeat guard),

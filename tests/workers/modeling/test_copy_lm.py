@@ -291,17 +291,18 @@ def test_the_repeat_guard_stops_a_loop_but_not_a_lists_next_item() -> None:
     assert _banned(again, True) == {30}  # its spans that start no item still count
 
 
-def test_the_pointer_never_copies_a_special_token() -> None:
+def test_decoding_never_writes_a_special_token_but_the_end() -> None:
     # the prompt holds "6" then the marker 20; the answer has just written "6"
     ids = torch.tensor([[5, 6, 20, 7, 8, 12, 21, 6]])
-    probs = {}
-    for special in ((), (20, 21)):
-        model = tiny(special=special)
-        with torch.no_grad():
-            model.copy_gate.weight.zero_()
-            model.copy_gate.bias.fill_(-20.0)  # all copy
-            model.copy_match_weight.fill_(10.0)  # the suffix match decides
-            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-        probs[special] = logits[0, -1].exp()
-    assert probs[()][20] > 0.9  # without the table the match copies the marker after "6"
-    assert probs[(20, 21)][20] < 1e-6 and probs[(20, 21)][21] < 1e-6
+    model = tiny(special=(0, 20, 21, 49))  # 49 plays the end (EOS)
+    model.config.eos_token_id = 49
+    with torch.no_grad():
+        model.copy_gate.bias.fill_(-2.0)  # mostly copy
+        model.copy_match_weight.fill_(10.0)  # the suffix match decides
+        scored = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1]
+        written = decode_stepwise(model, ids, ids.shape[1] - 1)[0, -1]  # decoding the last "6"
+    assert scored[20].exp() > 0.5  # the model's own distribution copies the marker after "6"
+    assert torch.isinf(written[[0, 20, 21]]).all()  # decoding rules it out
+    kept = ~torch.isinf(written)
+    assert kept[49] and kept.sum() == 47  # the end and every other token stay as they were
+    assert torch.allclose(written[kept], scored[kept], atol=1e-4)
