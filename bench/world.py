@@ -17,6 +17,7 @@ import argparse
 import itertools
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from core import config as attune_config
 from core.world.detectors import detect_style, fact_retention, style_matches
 from core.world.renderer import TASKS, kept_facts, render
 from core.world.simulated_users import SimulatedUser
-from core.world.sources import sample_context
+from core.world.sources import SOURCE_NAMES, sample_context
 from core.world.styles import ATTRIBUTE_NAMES, ATTRIBUTES, default_style, random_style
 from workers.modeling.generation import GenerationRequest, generate_texts
 from workers.modeling.loader import load_base_model
@@ -89,12 +90,19 @@ def score_outputs(examples: Sequence[Example], outputs: Sequence[str]) -> StyleS
 
 
 def every_style(seed: int) -> list[Example]:
-    """One held-out example per full style (all 192), each on its own context and task: a mean
-    over random styles can hide a style the model always gets wrong."""
-    styles = itertools.product(*(a.values for a in ATTRIBUTES))
+    """One held-out example per full style (all 192) and source, each on its own context and
+    task: a mean over random styles can hide a style the model always gets wrong, on one source
+    or on all."""
+    styles = list(itertools.product(*(a.values for a in ATTRIBUTES)))
     return [
-        heldout_example(10_000 + i, seed, dict(zip(ATTRIBUTE_NAMES, values, strict=True)))
+        heldout_example(
+            10_000 + i * len(SOURCE_NAMES) + k,
+            seed,
+            dict(zip(ATTRIBUTE_NAMES, values, strict=True)),
+            source,
+        )
         for i, values in enumerate(styles)
+        for k, source in enumerate(SOURCE_NAMES)
     ]
 
 
@@ -172,13 +180,16 @@ def main(argv: list[str]) -> int:
     print(f"\ngeneration: {seconds:.1f} s for {len(tagged)} tagged outputs (greedy, CPU)")
     cells = every_style(args.seed)
     edited = [
-        e.style
+        (e.context.source, e.style["length"])
         for e, output in zip(cells, _generate(model, tokenizer, cells), strict=True)
-        if needs_edit(e, output)
+        if e.context is not None and needs_edit(e, output)
     ]
-    print(f"\nevery full style once ({len(cells)}): {len(cells) - len(edited)} need no edit")
-    for style in edited:
-        print("  needs an edit: " + ", ".join(f"{k}={v}" for k, v in style.items()))
+    print(
+        f"\nevery full style on every source ({len(cells)}): "
+        f"{len(cells) - len(edited)} need no edit"
+    )
+    for (source, length), count in sorted(Counter(edited).items()):
+        print(f"  need an edit: {count} on {source} asked {length}")
 
     misses = []
     for title, paragraphs in (

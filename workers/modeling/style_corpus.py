@@ -40,9 +40,11 @@ class Example:
     context_text: str = ""
 
 
-def _context(rng: random.Random, heldout: bool) -> Context:
-    """A context of a random source: even seeds are for training, odd ones held out."""
-    return make_context(rng.choice(SOURCE_NAMES), 2 * rng.randrange(2**30) + int(heldout))
+def _context(rng: random.Random, heldout: bool, source: str | None = None) -> Context:
+    """A context of a random source (or of ``source``): even seeds are for training, odd ones
+    held out."""
+    drawn = rng.choice(SOURCE_NAMES)
+    return make_context(source or drawn, 2 * rng.randrange(2**30) + int(heldout))
 
 
 def _random_style(rng: random.Random, length_weights: Sequence[float]) -> Style:
@@ -119,11 +121,13 @@ def copy_spans(example: Example) -> list[tuple[int, int]]:
     return spans
 
 
-def heldout_example(index: int, seed: int = 0, style: Style | None = None) -> Example:
-    """A fully tagged example on a held-out context (an odd seed: training only sees even ones),
-    in a random full style or the one given."""
+def heldout_example(
+    index: int, seed: int = 0, style: Style | None = None, source: str | None = None
+) -> Example:
+    """A fully tagged example on a held-out context (an odd seed: training only sees even ones)
+    of a random source or ``source``, in a random full style or the one given."""
     rng = random.Random(f"style-heldout:{seed}:{index}")
-    context = _context(rng, heldout=True)
+    context = _context(rng, heldout=True, source=source)
     task = rng.choice(TASKS)
     drawn = random_style(rng)
     style = dict(style) if style is not None else drawn
