@@ -3,7 +3,9 @@ wants it."""
 
 from __future__ import annotations
 
-from bench.world import every_style, needs_edit
+from bench.world import every_style, needs_edit, population_cells
+from core.world.renderer import render
+from core.world.simulated_users import load_population
 from core.world.sources import SOURCE_NAMES
 from core.world.styles import ATTRIBUTE_NAMES
 
@@ -27,3 +29,19 @@ def test_an_answer_needs_an_edit_when_an_attribute_or_a_kept_fact_is_off() -> No
     items = cell.response.split("\n- ")
     assert needs_edit(cell, "\n- ".join(items[:-2] + items[-1:]))  # a kept fact dropped
     assert needs_edit(cell, cell.response.replace("\n- ", " ").replace("- ", ""))  # prose
+
+
+def test_the_population_is_asked_as_the_oracle_asks_on_every_source() -> None:
+    cells = population_cells(seed=0, per_source=2)
+    users = load_population()
+    assert len(cells) == len(users) * len(SOURCE_NAMES) * 2
+    for user, example in cells:
+        assert example.context is not None and example.context.seed % 2 == 1
+        latent = user.latent_style(example.context.source)
+        assert example.tags == (latent or None)  # partial: the rest is the model's default
+        answer = render(example.context, example.task, example.style)  # the oracle's ideal
+        assert user.respond(example.context, example.task, answer).accepted
+    user, short = next((u, e) for u, e in cells if (e.tags or {}).get("length") == "short")
+    assert short.context is not None
+    too_long = render(short.context, short.task, {**short.style, "length": "long"})
+    assert not user.respond(short.context, short.task, too_long).accepted
