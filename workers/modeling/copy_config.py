@@ -27,9 +27,9 @@ class CopyLlamaConfig(LlamaConfig):
     from v4: ``copy_reading.cut_points``; a head's end is a sentence end to the pointer), and
     the tokens that hold a line break and those of the list marker "-" (``line_break_token_ids``,
     ``list_marker_token_ids``: the repeat guard does not count a span that starts a list item;
-    the loader fills them in for builds saved before they were), and the prompt's special tokens
-    (``special_token_ids``: tags and markers, never in an answer, so decoding never writes one
-    but the end; the loader fills them in too)."""
+    the loader fills them in for builds saved before they were), and the special tokens but the
+    end (``special_token_ids``: the prompt's tags and markers, never in an answer, so decoding
+    never writes one; the loader fills them in too)."""
 
     model_type = MODEL_TYPE
 

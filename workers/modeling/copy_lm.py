@@ -211,12 +211,9 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         nothing is to be copied, as it learned to): that weight is what is ruled out. Before this
         rule a long answer that lost its place copied the tags after the context's last sentence,
         then the answer's own opening ("you'll want to knowSubject: Key points")."""
-        if not self.tables.has("special_token_ids"):
-            return
-        specials = self.tables.get("special_token_ids", next_log_probs.device)
-        ends = self.config.eos_token_id
-        ends = torch.tensor(ends if isinstance(ends, list) else [ends], device=specials.device)
-        next_log_probs[:, specials[~torch.isin(specials, ends)]] = float("-inf")
+        if self.tables.has("special_token_ids"):  # the end is not in the table
+            specials = self.tables.get("special_token_ids", next_log_probs.device)
+            next_log_probs[:, specials] = float("-inf")
 
     def _list_items(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The ids that hold a line break and those of the list marker (for the repeat guard),

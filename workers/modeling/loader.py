@@ -20,7 +20,11 @@ from core import config as attune_config
 from core.artifacts import REF_PREFIX
 from workers.modeling.copy_config import CopyLlamaConfig
 from workers.modeling.style_lm import builtin_style_lm
-from workers.modeling.token_tables import list_item_tables, vocabulary_texts
+from workers.modeling.token_tables import (
+    list_item_tables,
+    unwritten_special_ids,
+    vocabulary_texts,
+)
 
 
 def resolve_model_path(name: str | None = None) -> str:
@@ -71,9 +75,10 @@ def load_base_model(
 
 def _fill_tables(config: CopyLlamaConfig, tokenizer: PreTrainedTokenizerBase) -> None:
     """Fill in the token tables a build saved before they were (decoding reads them, no weight
-    does): the list items' tokens (the repeat guard) and the special tokens (the pointer)."""
+    does): the list items' tokens (the repeat guard) and the special tokens an answer never
+    holds (decoding rules them out)."""
     if not config.list_marker_token_ids:
         for name, ids in list_item_tables(vocabulary_texts(tokenizer)).items():
             setattr(config, name, ids)
     if not config.special_token_ids:
-        config.special_token_ids = sorted(tokenizer.all_special_ids)
+        config.special_token_ids = unwritten_special_ids(tokenizer)

@@ -21,7 +21,7 @@ def token_tables(tokenizer: PreTrainedTokenizerBase, case_blind: bool) -> dict[s
     ``case_blind``, each token's lower-case twin ("ĠThe" -> "Ġthe") for the words the renderer
     lowers at a clause's start (``LOWER_STARTS``), else its own id (also when there is no such
     single token, or it is a special token); the list items' tokens (:func:`list_item_tables`);
-    and the special tokens (the prompt's tags and markers: the pointer never copies one).
+    and the special tokens an answer never holds (:func:`unwritten_special_ids`).
     """
     texts = vocabulary_texts(tokenizer)
     special = set(tokenizer.all_special_ids)
@@ -54,7 +54,7 @@ def token_tables(tokenizer: PreTrainedTokenizerBase, case_blind: bool) -> dict[s
         "sentence_tokens": classes,
         "lower_token_ids": twins or None,
         **list_item_tables(texts),
-        "special_token_ids": sorted(special),
+        "special_token_ids": unwritten_special_ids(tokenizer),
     }
 
 
@@ -71,3 +71,9 @@ def list_item_tables(texts: Sequence[str]) -> dict[str, list[int]]:
         "line_break_token_ids": [i for i, text in enumerate(texts) if "\n" in text],
         "list_marker_token_ids": [i for i, text in enumerate(texts) if text.strip() == "-"],
     }
+
+
+def unwritten_special_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The special tokens but the end (the prompt's tags and markers, padding, the start): an
+    answer holds none, so decoding never writes one."""
+    return sorted(set(tokenizer.all_special_ids) - {tokenizer.eos_token_id})
