@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from bench._copl_report import METHODS, diagnostics, eta_probe, plot_map, report
+from bench._copl_report import METHODS, SAME_PAIRS, diagnostics, eta_probe, plot_map, report
 from workers.collab import baselines as bl
 from workers.collab.coldstart import adapt_user
 from workers.collab.data import PreferenceDataset, PreferencePair, load_jsonl
@@ -206,7 +206,7 @@ def run_seed(data: PreferenceDataset, sizes: Sizes, seed: int, progress: bool) -
         seen_graph[seen_known], unseen_graph[unseen_known], small[seen_known]
     )
     # CoPL on the same pairs as the graph alone: what "keeps what the graph knows" compares
-    result.acc["CoPL, graph's pairs"] = _columns(
+    result.acc[SAME_PAIRS] = _columns(
         seen_mixed[seen_known], unseen_mixed[unseen_known], small[seen_known]
     )
     result.notes["test pairs in the graph, seen"] = float(seen_known.float().mean())
