@@ -43,7 +43,7 @@ class Example:
 def _context(rng: random.Random, heldout: bool, source: str | None = None) -> Context:
     """A context of a random source (or of ``source``): even seeds are for training, odd ones
     held out."""
-    drawn = rng.choice(SOURCE_NAMES)
+    drawn = rng.choice(SOURCE_NAMES)  # drawn even when given: the draws after it stay the same
     return make_context(source or drawn, 2 * rng.randrange(2**30) + int(heldout))
 
 
