@@ -29,7 +29,9 @@ class CopyLlamaConfig(LlamaConfig):
     ``list_marker_token_ids``: the repeat guard does not count a span that starts a list item;
     the loader fills them in for builds saved before they were), and the special tokens but the
     end (``special_token_ids``: the prompt's tags and markers, never in an answer, so decoding
-    never writes one; the loader fills them in too)."""
+    never writes one; the loader fills them in too), and whether only a match in the prompt moves
+    the reading cursor (``cursor_reads_prompt``, from v5; before, a match in the answer itself,
+    as ". \\n -" between list items, moved it into the answer, where no sentence is left)."""
 
     model_type = MODEL_TYPE
 
@@ -50,6 +52,7 @@ class CopyLlamaConfig(LlamaConfig):
         line_break_token_ids: list[int] | None = None,
         list_marker_token_ids: list[int] | None = None,
         special_token_ids: list[int] | None = None,
+        cursor_reads_prompt: bool = False,
         **kwargs: Any,
     ) -> None:
         self.copy_dim = copy_dim
@@ -67,4 +70,5 @@ class CopyLlamaConfig(LlamaConfig):
         self.line_break_token_ids = list(line_break_token_ids or [])
         self.list_marker_token_ids = list(list_marker_token_ids or [])
         self.special_token_ids = list(special_token_ids or [])
+        self.cursor_reads_prompt = cursor_reads_prompt
         super().__init__(**kwargs)

@@ -5,9 +5,9 @@ distribution from a pointer over the sequence so far, the pointer-sentinel idea 
 (2016) in its induction form: position ``t`` scores every earlier position ``j`` by
 ``q(h_t)·k(h_j)`` plus learned bonuses for how many tokens ending at ``j`` equal those ending
 at ``t`` (an induction head's suffix match) and for where ``j`` lies from the reading cursor
-(the latest confident match: go on right after it, not back), and puts that weight on the token
-that *followed* ``j``; so the text goes on copying a passage, in order. A gate ``g(h_t)`` mixes
-the two::
+(the latest confident match in the prompt, since v5: go on right after it, not back), and puts
+that weight on the token that *followed* ``j``; so the text goes on copying a passage, in order.
+A gate ``g(h_t)`` mixes the two::
 
     p(w) = g · softmax(lm_head(h_t))[w] + (1 − g) · Σ_{j < t, x_{j+1} = w} softmax_j(score_tj)
 
@@ -42,6 +42,7 @@ from workers.modeling.copy_reading import (
     Alignment,
     Reading,
     TokenTables,
+    answer_begins,
     coverage,
     cut_points,
     first_position,
@@ -120,9 +121,10 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         positions it may point at, the reading after the last query, and the reading's progress
         (``copy_reading.progress``). The bonus adds up the suffix-match length; where each
         position lies from the reading cursor, the position of the latest confident match
-        (``CONFIDENT`` tokens or more; before any, the start of the context): go on right after
-        it, as a copying reader does; and whether the answer already wrote what follows it
-        (coverage, See et al. 2017: do not copy a passage twice)."""
+        (``CONFIDENT`` tokens or more, in the prompt with ``cursor_reads_prompt``; before any, the
+        start of the context): go on right after it, as a copying reader does; and whether the
+        answer already wrote what follows it (coverage, See et al. 2017: do not copy a passage
+        twice)."""
         ids = self.tables.lower(ids)  # case-blind: "the" written matches "The" read
         candidates = torch.arange(ids.shape[1] - 1, device=ids.device)
         allowed = (
@@ -131,7 +133,11 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
             & mask[:, None, 1:]
         )
         lengths = match_lengths(ids, positions, self.config.copy_match) * allowed
-        best, where = lengths.max(dim=-1)  # the first (earliest) of the longest matches
+        moving = lengths
+        if self.config.cursor_reads_prompt:  # a match in the answer itself moves no cursor
+            read = candidates[None, :] < answer_begins(ids, self.config.answer_token_id)[:, None]
+            moving = lengths * read[:, None, :]
+        best, where = moving.max(dim=-1)  # the first (earliest) of the longest matches
         steps = torch.arange(positions.shape[0], device=ids.device)
         latest = torch.where(best >= CONFIDENT, steps, -1).cummax(dim=1).values
         cursors = torch.where(

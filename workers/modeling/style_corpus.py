@@ -18,6 +18,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from core.prompting import build_prompt, special_tokens
+from core.text import split_sentences
 from core.world.prose import clause, kept_units, render_prose
 from core.world.renderer import TASKS, kept_facts, render
 from core.world.sources import SOURCE_NAMES, Context, make_context
@@ -54,19 +55,35 @@ def _random_style(rng: random.Random, length_weights: Sequence[float]) -> Style:
     return style
 
 
-def prose_context(rng: random.Random, paragraphs: Sequence[str]) -> str:
-    """A context of real prose: one to three consecutive paragraphs, now and then as one line each
-    or under a heading taken from their first words."""
+def prose_context(
+    rng: random.Random, paragraphs: Sequence[str], sentences: tuple[int, int] | None = None
+) -> str:
+    """A context of real prose: one to three consecutive paragraphs, now and then as one line
+    each; or, with ``sentences`` (low, high), a run of that many sentences drawn evenly (from
+    consecutive paragraphs, the last one cut at a sentence end), so that how much of the text is
+    left, not how many units the world's ``long`` answers have, tells where an answer ends."""
     start = rng.randrange(len(paragraphs))
-    count = rng.choices((1, 2, 3), weights=(0.5, 0.3, 0.2))[0]
-    chosen = list(paragraphs[start : start + count])
+    if sentences is None:
+        count = rng.choices((1, 2, 3), weights=(0.5, 0.3, 0.2))[0]
+        chosen = list(paragraphs[start : start + count])
+    else:
+        wanted, chosen = rng.randint(*sentences), []
+        for paragraph in paragraphs[start : start + wanted]:
+            taken = split_sentences(paragraph)[:wanted]
+            chosen.append(" ".join(taken))
+            wanted -= len(taken)
+            if wanted <= 0:
+                break
     return ("\n" if rng.random() < 0.3 else " ").join(chosen)
 
 
 def _prose_example(
-    rng: random.Random, paragraphs: Sequence[str], length_weights: Sequence[float]
+    rng: random.Random,
+    paragraphs: Sequence[str],
+    length_weights: Sequence[float],
+    sentences: tuple[int, int] | None,
 ) -> Example:
-    text = prose_context(rng, paragraphs)
+    text = prose_context(rng, paragraphs, sentences)
     task = rng.choice(TASKS)
     style = _random_style(rng, length_weights)
     tags = dict(style) if rng.random() < 0.8 else None
@@ -84,12 +101,14 @@ def make_example(
     length_weights: Sequence[float] = (1.0, 1.0, 1.0),
     prose: Sequence[str] = (),
     prose_share: float = 0.0,
+    prose_sentences: tuple[int, int] | None = None,
 ) -> Example:
-    """Example ``index`` of the corpus ``seed``: real ``prose`` with probability ``prose_share``,
-    else a world context."""
+    """Example ``index`` of the corpus ``seed``: real ``prose`` with probability ``prose_share``
+    (its contexts as :func:`prose_context` draws them with ``prose_sentences``), else a world
+    context."""
     rng = random.Random(f"style-corpus:{seed}:{index}")
     if prose and rng.random() < prose_share:
-        return _prose_example(rng, prose, length_weights)
+        return _prose_example(rng, prose, length_weights, prose_sentences)
     context = _context(rng, heldout=False)
     task = rng.choice(TASKS)
     draw = rng.random()

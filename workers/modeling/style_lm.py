@@ -41,8 +41,11 @@ class StyleLMConfig:
     """Everything that decides the style model: architecture, corpus and optimization.
 
     ``length_weights`` skews the corpus towards long responses (more facts to copy per token);
-    ``copy_weight`` weighs the loss on the tokens copied from the context; ``prose_share`` of the
-    examples restyle real paragraphs (``prose_paragraphs`` of them, found on this machine).
+    ``copy_weight`` weighs the loss on the tokens copied from the context, ``frame_weight`` on
+    those between two copied units (the frame, where the answer says whether this unit is its
+    last); ``prose_share`` of the examples restyle real paragraphs (``prose_paragraphs`` of them,
+    found on this machine), in runs of ``prose_sentences`` sentences (None: one to three whole
+    paragraphs, as before v5).
     """
 
     hidden_size: int = 192
@@ -50,6 +53,7 @@ class StyleLMConfig:
     progress_buckets: int = 10
     case_blind_copy: bool = True
     cut_long_sentences: bool = True  # v4: the pointer cuts long sentences as the renderer does
+    cursor_reads_prompt: bool = False  # v5: only a match in the prompt moves the reading cursor
     num_layers: int = 2
     num_heads: int = 3
     intermediate_size: int = 512
@@ -63,10 +67,12 @@ class StyleLMConfig:
     partial_share: float = 0.2
     length_weights: tuple[float, float, float] = (0.2, 0.3, 0.5)
     copy_weight: float = 2.0
+    frame_weight: float = 1.0  # v5: the frames between copied units weigh more
     tokenizer_examples: int = 3000
     max_length: int = 1024
     prose_share: float = 0.5
     prose_paragraphs: int = 6000
+    prose_sentences: tuple[int, int] | None = None  # v5: prose contexts of 2 to 7 sentences
     seed: int = 0
     threads: int = 2
 
@@ -126,6 +132,7 @@ def build_model(cfg: StyleLMConfig, tokenizer: PreTrainedTokenizerFast) -> CopyL
         **token_tables(tokenizer, cfg.case_blind_copy),
         context_token_id=tokenizer.convert_tokens_to_ids(CONTEXT_TOKEN),
         cut_long_sentences=cfg.cut_long_sentences,
+        cursor_reads_prompt=cfg.cursor_reads_prompt,
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
@@ -147,9 +154,12 @@ def encode_batch(
     examples: list[Example],
     max_length: int,
     copy_weight: float = 1.0,
+    frame_weight: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Right-padded ids and attention mask, the labels (only the response and EOS are scored),
-    and per-token loss weights: ``copy_weight`` on the tokens that state a key fact, else 1."""
+    and per-token loss weights: ``copy_weight`` on the tokens that state a key fact,
+    ``frame_weight`` on the others between the first and the last of those (the frames, closing
+    marks and emoji of the units after the first), else 1."""
     prompts = tokenizer([e.prompt for e in examples])["input_ids"]
     responses = tokenizer(
         [e.response for e in examples], add_special_tokens=False, return_offsets_mapping=True
@@ -169,9 +179,14 @@ def encode_batch(
         labels[i, len(prompt) : len(row)] = torch.tensor(row[len(prompt) :])
         weights[i, len(prompt) : len(row)] = 1.0
         spans = copy_spans(example)
+        inner = (min(a for a, _ in spans), max(b for _, b in spans)) if spans else (0, 0)
         for j, (start, end) in enumerate(responses["offset_mapping"][i]):
-            if len(prompt) + j < len(row) and any(start < b and end > a for a, b in spans):
+            if len(prompt) + j >= len(row):
+                break
+            if any(start < b and end > a for a, b in spans):
                 weights[i, len(prompt) + j] = copy_weight
+            elif inner[0] <= start and end <= inner[1]:  # a frame between two copied units
+                weights[i, len(prompt) + j] = frame_weight
     return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
 
 
@@ -213,6 +228,7 @@ def training_batches(cfg: StyleLMConfig, prose: list[str], chunk: int = 8) -> li
                     cfg.length_weights,
                     prose,
                     cfg.prose_share,
+                    cfg.prose_sentences,
                 )
                 for i in range(start, start + chunk * cfg.batch_size)
             ),
@@ -251,7 +267,9 @@ def train(
             reported = time.monotonic()
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(cfg, step)
-        batch = encode_batch(tokenizer, batches[step], cfg.max_length, cfg.copy_weight)
+        batch = encode_batch(
+            tokenizer, batches[step], cfg.max_length, cfg.copy_weight, cfg.frame_weight
+        )
         loss = response_loss(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -159,6 +159,26 @@ def test_progress_counts_the_sentence_ends_left_after_the_cursor() -> None:
     assert (left % 4).tolist() == [[0, 1]]  # in the prompt, only what was read so far counts
 
 
+def test_only_a_match_in_the_prompt_moves_the_reading_cursor() -> None:
+    model = tiny()
+    # three sentences (ends: 9), then a list that copies the first two: "- 6 7 9 \n - 13 14 9 \n -"
+    # (30: a line break, 31: the list marker); the third "9 \n -" matches the answer's own first
+    ids = torch.tensor(
+        [[5, 6, 7, 9, 13, 14, 9, 8, 6, 9, 20, 31, 6, 7, 9, 30, 31, 13, 14, 9, 30, 31]]
+    )
+    positions = torch.arange(ids.shape[1])
+    start = Reading.start(1, ids.shape[1] - 1, ids.device)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    left = {}
+    for reads_prompt in (False, True):
+        model.config.cursor_reads_prompt = reads_prompt
+        found = model._alignment(ids, mask, positions, start)
+        assert found.progress is not None
+        left[reads_prompt] = int(found.progress[0, -1]) % model.config.progress_buckets
+    assert left == {True: 1, False: 0}  # one sentence is left; before v5 the list's own
+    # ". \n -" moved the cursor into the answer, where none is
+
+
 def test_the_piece_state_says_where_a_long_sentence_may_be_cut() -> None:
     model = tiny()  # sentences of more than 3 words are long; a piece needs 2 words or more
     # the context: "6 7 8 , and 14 6 7 ." (7 words), then the answer

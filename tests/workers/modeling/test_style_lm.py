@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import threading
 from dataclasses import asdict
@@ -12,12 +13,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.text import split_sentences
 from core.world.prose import LOWER_STARTS
 from core.world.renderer import kept_facts
 from tests.support.style_models import TINY
 from workers.modeling import style_lm
 from workers.modeling.loader import load_base_model
-from workers.modeling.style_corpus import heldout_example, make_example
+from workers.modeling.style_corpus import heldout_example, make_example, prose_context
 from workers.modeling.style_lm import (
     IGNORE_INDEX,
     TrainReport,
@@ -146,6 +148,31 @@ def test_batches_score_only_the_response_and_weigh_the_facts(tiny_var: Path) -> 
         heavy = tokenizer.decode(ids[batch["weights"][row] == 4.0])
         for fact in kept_facts(example.context, example.style):
             assert fact.value.replace(" ", "") in heavy.replace(" ", "")
+
+
+def test_batches_weigh_the_frames_between_copied_units(tiny_var: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(style_lm_dir(tiny_var))
+    examples = [make_example(0, i) for i in range(6)]
+    batch = encode_batch(tokenizer, examples, 512, copy_weight=2.0, frame_weight=3.0)
+    for row, example in enumerate(examples):
+        ids, weights = batch["input_ids"][row], batch["weights"][row]
+        framed = tokenizer.decode(ids[weights == 3.0])
+        facts = kept_facts(example.context, example.style)
+        if len(facts) >= 2:  # the second unit's frame lies between the first two facts
+            between = example.response.split(facts[0].value, 1)[1].split(facts[1].value, 1)[0]
+            assert between.strip(" .!") and between.strip() in framed
+        first = len(tokenizer(example.prompt)["input_ids"])
+        assert weights[first] == 1.0  # what comes before the first unit keeps weight 1
+
+
+def test_sentence_runs_spread_the_prose_contexts_lengths() -> None:
+    paragraphs = [" ".join(f"Sentence {p} {i} is here." for i in range(3)) for p in range(50)]
+    counts = set()
+    for seed in range(200):
+        text = prose_context(random.Random(seed), paragraphs, sentences=(2, 7))
+        counts.add(len(split_sentences(text)))
+    assert counts == {2, 3, 4, 5, 6, 7}  # runs cross paragraphs and cut the last one
+    assert len(split_sentences(prose_context(random.Random(0), paragraphs))) % 3 == 0
 
 
 def test_response_loss_is_the_weighted_cross_entropy(tiny_var: Path) -> None:
