@@ -31,7 +31,7 @@ from workers.modeling.copy_lm import CopyLlamaForCausalLM
 from workers.modeling.style_corpus import Example, copy_spans, make_example, train_tokenizer
 from workers.modeling.token_tables import token_tables
 
-VERSION = "v4"
+VERSION = "v5"
 METADATA_FILE = "attune_style_lm.json"
 IGNORE_INDEX = -100
 
@@ -53,7 +53,7 @@ class StyleLMConfig:
     progress_buckets: int = 10
     case_blind_copy: bool = True
     cut_long_sentences: bool = True  # v4: the pointer cuts long sentences as the renderer does
-    cursor_reads_prompt: bool = False  # v5: only a match in the prompt moves the reading cursor
+    cursor_reads_prompt: bool = True  # v5: only a match in the prompt moves the reading cursor
     num_layers: int = 2
     num_heads: int = 3
     intermediate_size: int = 512
@@ -67,12 +67,12 @@ class StyleLMConfig:
     partial_share: float = 0.2
     length_weights: tuple[float, float, float] = (0.2, 0.3, 0.5)
     copy_weight: float = 2.0
-    frame_weight: float = 1.0  # v5: the frames between copied units weigh more
+    frame_weight: float = 3.0  # v5: the frames between copied units weigh more
     tokenizer_examples: int = 3000
     max_length: int = 1024
     prose_share: float = 0.5
     prose_paragraphs: int = 6000
-    prose_sentences: tuple[int, int] | None = None  # v5: prose contexts of 2 to 7 sentences
+    prose_sentences: tuple[int, int] | None = (2, 7)  # v5: prose contexts of 2 to 7 sentences
     seed: int = 0
     threads: int = 2
 
