@@ -23,6 +23,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 EXIT_CODE = 70  # EX_SOFTWARE: "restart me", distinct from a crash at start-up (1)
 
 
-def _snapshot(requests: set[Any]) -> list[Any]:
-    """A copy of one of Celery's request sets (the main thread changes them as we read)."""
+def _snapshot(requests: Iterable[Any]) -> list[Any]:
+    """A copy of one of Celery's request sets, or of a channel's delivered messages (the main
+    thread changes them as we read)."""
     for _ in range(5):
         try:
             return list(requests)
@@ -134,13 +136,28 @@ def give_back(worker: Any) -> int:
     until the channel closes; kombu's database transport would keep them invisible forever).
 
     Done here rather than by Celery's cold shutdown, which hangs on the same lock as the pool
-    (billiard's ``_help_stuff_finish`` acquires the inqueue lock a killed process held)."""
+    (billiard's ``_help_stuff_finish`` acquires the inqueue lock a killed process held). The
+    database transport's channel holds one SQLAlchemy session, which the main thread may be
+    using this very moment (polling for the next message): sharing it lost the messages (the
+    main loop died with ``IllegalStateChangeError``, the restore with a duplicate key), so they
+    are put back through a channel of their own."""
     channel = getattr(
         getattr(getattr(worker, "consumer", None), "task_consumer", None), "channel", None
     )
     qos = getattr(channel, "qos", None)
     if qos is None:
         return 0
-    count = len(getattr(qos, "_delivered", None) or ())
-    qos.restore_unacked_once()
-    return count
+    if not type(channel).__module__.startswith("kombu.transport.sqlalchemy"):
+        count = len(getattr(qos, "_delivered", None) or ())
+        qos.restore_unacked_once()
+        return count
+    delivered = _snapshot(qos._delivered.values())
+    with worker.app.connection_for_write() as connection:
+        own = connection.default_channel
+        for message in delivered:
+            info = message.delivery_info
+            payload = message.serializable()
+            payload["redelivered"] = True
+            for queue in channel._lookup(info["exchange"], info["routing_key"]):
+                own._put(queue, payload)
+    return len(delivered)
