@@ -47,6 +47,7 @@ from workers.modeling.copy_reading import (
     cut_points,
     first_position,
     guard_repeats,
+    guard_stutter,
     match_lengths,
     progress,
 )
@@ -209,6 +210,8 @@ class CopyLlamaForCausalLM(LlamaForCausalLM):
         if cache is not None and not fresh:  # decoding one token at a time
             self._rule_out_specials(mixed[:, -1])
             guard_repeats(ids, mixed[:, -1], self.config.answer_token_id, self._list_items(ids))
+            if self.tables.has("word_start"):
+                guard_stutter(ids, mixed[:, -1], self.tables.get("word_start", ids.device))
         return mixed
 
     def _rule_out_specials(self, next_log_probs: torch.Tensor) -> None:

@@ -326,3 +326,16 @@ def guard_repeats(
         if after.numel():
             tokens, counts = after.unique(return_counts=True)
             next_log_probs[row, tokens[counts >= REPEAT_TIMES]] = float("-inf")
+
+
+def guard_stutter(ids: torch.Tensor, next_log_probs: torch.Tensor, words: torch.Tensor) -> None:
+    """While decoding: rule out (in ``next_log_probs``) a word (``words``: the ids of the tokens
+    that start one) the row has just written twice in a row. A text may say "that that" (a frame's
+    "note that", then the text's own "that"), never three times; a pointer that lost its place
+    in a long sentence rested on the same word ("see see see see see notes")."""
+    if ids.shape[1] < 2:
+        return
+    last = ids[:, -1]
+    stutter = (last == ids[:, -2]) & torch.isin(last, words)
+    rows = stutter.nonzero().flatten()
+    next_log_probs[rows, last[rows]] = float("-inf")

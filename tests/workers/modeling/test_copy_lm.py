@@ -13,6 +13,7 @@ from workers.modeling.copy_reading import (
     coverage,
     cut_points,
     guard_repeats,
+    guard_stutter,
     match_lengths,
     progress,
 )
@@ -309,6 +310,15 @@ def test_the_repeat_guard_stops_a_loop_but_not_a_lists_next_item() -> None:
     assert _banned(loop, True) == {9}
     again = [36, 30, 30, 31, 33, 7] * 3 + [36, 30]  # the answer written again and again
     assert _banned(again, True) == {30}  # its spans that start no item still count
+
+
+def test_decoding_writes_no_word_three_times_in_a_row() -> None:
+    words = torch.tensor([7, 8])  # the tokens that start a word; 12 is "."
+    ids = torch.tensor([[20, 5, 7, 7], [20, 5, 12, 12], [20, 7, 8, 7], [20, 5, 5, 8]])
+    log_probs = torch.zeros(4, 50)
+    guard_stutter(ids, log_probs, words)
+    assert torch.isinf(log_probs[0, 7])  # "that that": no third "that"
+    assert not torch.isinf(log_probs[1:]).any()  # a mark twice, a word not twice in a row
 
 
 def test_decoding_never_writes_a_special_token_but_the_end() -> None:
