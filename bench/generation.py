@@ -196,10 +196,10 @@ def timed(engine, rows) -> tuple[float, float]:
     return time.perf_counter() - start, time.thread_time() - cpu
 
 
-def ratios(base: list[tuple[float, float]], other: list[tuple[float, float]]) -> dict:
-    """base ÷ other, best of and of medians, in wall and in CPU time."""
+def ratios(times: list[tuple[float, float]], reference: list[tuple[float, float]]) -> dict:
+    """``times`` ÷ ``reference`` (wall and CPU seconds of runs), best of and of medians."""
     return {
-        f"{clock} {stat}": pick([t[k] for t in base]) / pick([t[k] for t in other])
+        f"{clock} {stat}": pick([t[k] for t in times]) / pick([t[k] for t in reference])
         for k, clock in enumerate(("wall", "cpu"))
         for stat, pick in (("best", min), ("median", statistics.median))
     }
@@ -307,8 +307,8 @@ def main(argv: list[str]) -> int:
             base8.append(timed(engine, make_rows(engine, [None] * args.batch, args.tokens)))
             mixed8.append(timed(engine, make_rows(engine, users, args.tokens)))
         assert engine.last_mode == "stacked"
-        latency, throughput = ratios(pers_t, base_t), ratios(base8, mixed8)
-        latency = {k: 1 / v for k, v in latency.items()}  # personalized ÷ base
+        latency = ratios(pers_t, base_t)  # personalized ÷ base time
+        throughput = ratios(base8, mixed8)  # base ÷ mixed time: mixed ÷ base tokens/s
         tokens8 = args.batch * args.tokens
         print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
         print()
