@@ -130,6 +130,7 @@ def config_figures(
         "latency_p50_ms": _ms(latencies, 50),
         "latency_p99_ms": _ms(latencies, 99),
         "errors": sum(p.errors for p in people),
+        "error_samples": [r["error"] for r in result.records if r.get("error")][:3],
         "server_errors": sum(p.server_errors for p in people),
         "waits": sum(p.waits for p in people),
         "seconds": round(result.seconds, 1),
@@ -227,6 +228,9 @@ def table(figs: Mapping[str, Any]) -> str:
             f"{_fmt(f['latency_p50_ms']):>6} / {_fmt(f['latency_p99_ms']):<5} "
             f"{f['server_errors']:>4} {f['errors']:>4}"
         )
+    for name, f in figs["configs"].items():
+        for message in f.get("error_samples") or ():  # what a failed round said (first 3)
+            lines.append(f"  {name}: round failed: {message[:300]}")
     writes = figs.get("writes", {})
     if writes:
         lines.append(
