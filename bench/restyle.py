@@ -91,11 +91,17 @@ def score(examples: Sequence[Example], outputs: Sequence[str]) -> RestyleScores:
     )
 
 
-def print_scores(title: str, scores: RestyleScores) -> None:
+def print_scores(title: str, scores: RestyleScores, renderer: RestyleScores | None = None) -> None:
+    """The model's scores, and beside each attribute the renderer's own on the same examples
+    (``renderer``: what the detectors give the reference answers, the ceiling they allow)."""
     print(title)
     print(f"  faithfulness      {scores.faithfulness:7.1%}  (output content words in the input)")
     print(f"  coverage, short   {scores.coverage_short:7.1%}  (first sentence's content words)")
     print(f"  coverage, long    {scores.coverage_long:7.1%}  (all content words kept)")
-    print(f"  no loops          {scores.no_loops:7.1%}  (no 3 words in a row more than twice)")
+    loops = f"; the renderer's own: {renderer.no_loops:.1%}" if renderer else ""
+    print(
+        f"  no loops          {scores.no_loops:7.1%}  (no 3 words in a row more than twice{loops})"
+    )
     for name, value in scores.per_attribute.items():
-        print(f"  style {name:<11} {value:7.1%}")
+        ceiling = f"  (the renderer's own: {renderer.per_attribute[name]:.1%})" if renderer else ""
+        print(f"  style {name:<11} {value:7.1%}{ceiling}")

@@ -238,6 +238,7 @@ def main(argv: list[str]) -> int:
             f"\nreal paragraphs never trained on: {title} ({len(paragraphs)} paragraphs, "
             f"{len(examples)} outputs, {seconds:.1f} s)",
             prose_scores,
+            restyle.score(examples, [e.response for e in examples]),
         )
         misses += [f"{name} ({title.split(' (')[0]})" for name in prose_scores.misses()]
     ok = scores.mean >= 0.99 and scores.fact_retention >= 0.9 and min(agreement.values()) >= 0.95
