@@ -18,6 +18,11 @@ from core.artifacts import ArtifactStore, open_store
 STYLE_LM_NAME = "attune/style-lm"
 """The name of the built-in offline style model (built under the var dir on first use)."""
 
+COMPARE_TEMPERATURE = 1.0
+"""The temperature of the two candidates of an A/B comparison (the web UI's and the simulated
+people's) when none is asked: a request that names none is decoded as the model prefers, and the
+built-in model prefers greedy decoding, which writes the same text twice."""
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -45,12 +45,13 @@ def serving_key(secret_key: str, configured: str = "") -> str:
 @dataclass(frozen=True)
 class GenerationParams:
     """Everything that decides one generation besides the user and the messages (OpenAI's
-    defaults; ``max_tokens=None`` lets the serving process choose)."""
+    defaults; ``max_tokens=None`` lets the serving process choose, and ``temperature`` /
+    ``top_p`` None take the model's own: ``Engine.sampling_defaults``)."""
 
     model: str = PERSONALIZED_MODEL
     max_tokens: int | None = None
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float | None = None
+    top_p: float | None = None
     n: int = 1
     stop: tuple[str, ...] = ()
     seed: int | None = None

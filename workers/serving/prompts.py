@@ -30,6 +30,24 @@ _INSTRUCTION = re.compile(
     r"(?:Write it in this style: (?P<style>[^\n]*?)\.?\s*\n)?\s*",
 )
 _EMAIL = re.compile(r"\be-?mail\b", re.I)
+# A person's own request around the text ("Summarize this:", "Can you turn this into an email?",
+# "TL;DR?" under it): words that ask for a restyle, an imperative or polite opening, and words
+# that point at the text (a plain "Can you …?" asks about the text only when it names it).
+_ASKS = re.compile(
+    r"\b(?:summar(?:y|i[sz]e)|rewrite|rephrase|reword|paraphrase|restyle|shorten|condense|"
+    r"tl;?dr|e-?mail|bullet points?|key points)\b",
+    re.I,
+)
+_OPENS_ASKING = re.compile(
+    r"^(?:please\s+|(?:can|could|would) you\s+(?:please\s+)?)?(?:summari[sz]e|rewrite|rephrase|"
+    r"reword|paraphrase|restyle|shorten|condense|tl;?dr|write|make|turn|convert|draft|give|put|"
+    r"explain)\b",
+    re.I,
+)
+_NAMES_THE_TEXT = re.compile(
+    r"\b(?:this|that|it|the following|below|above|text|paragraph|article|message|note)\b", re.I
+)
+REQUEST_WORDS = 25  # a longer line is the text itself, not a request about it
 
 
 @dataclass(frozen=True)
@@ -61,11 +79,52 @@ def style_request(messages: Sequence[Message], context: UserContext) -> tuple[st
         task = "email" if match["task"].startswith("Write an email") else "summarize"
         explicit = match["style"] or ""
         text = text[match.end() :]
+    else:
+        explicit, text = split_request(text)
+        task = "email" if _EMAIL.search(explicit) else task
     tags: dict[str, str] = {}
     for source in (context.persona, context.preference, *systems, explicit):
         if source:
             tags.update(phrase_to_style(source))
     return task, text.strip(), tags
+
+
+def _is_request(line: str, alone: bool) -> bool:
+    """Whether ``line`` asks for something about the text rather than being part of it: on its
+    own line (``alone``) a request that ends ":" or "?" and asks for a restyle or names the text,
+    or an imperative one that asks for a restyle ("Please rewrite this as an email."); in front
+    of the text on its line, an imperative head ("Summarize this" of "Summarize this: …")."""
+    line = line.strip()
+    if not line or len(line.split()) > REQUEST_WORDS:
+        return False
+    if not alone:
+        return bool(_OPENS_ASKING.match(line))
+    if re.search(r":\s+\S", line):  # "Key points: the office is closed." is a label and text
+        return False
+    if line.endswith((":", "?")):
+        return bool(
+            _ASKS.search(line) or (_OPENS_ASKING.match(line) and _NAMES_THE_TEXT.search(line))
+        )
+    return bool(_OPENS_ASKING.match(line) and _ASKS.search(line))
+
+
+def split_request(text: str) -> tuple[str, str]:
+    """(the person's request, the text to restyle): a request line above the text ("Summarize
+    this:", "Please rewrite this as an email for my team."), in front of it on the same line
+    ("Summarize this: The council …"), or below it after a blank line ("TL;DR?"). No request:
+    ("", the text). The style model would otherwise copy the request as the text's first
+    sentence; its words still say what is asked ("an email", "in bullet points", "brief")."""
+    body = text.strip()
+    first, newline, rest = body.partition("\n")
+    if newline and rest.strip() and _is_request(first, alone=True):
+        return first.strip(), rest.strip()
+    head, colon, tail = first.partition(": ")
+    if colon and tail.strip() and _is_request(head + ":", alone=False):
+        return head.strip(), (tail + newline + rest).strip()
+    above, blank, last = body.rpartition("\n\n")
+    if blank and above.strip() and "\n" not in last.strip() and _is_request(last, alone=True):
+        return last.strip(), above.strip()
+    return "", body
 
 
 def render_prompt(tokenizer: Any, messages: Sequence[Message], context: UserContext) -> str:

@@ -146,9 +146,11 @@ class RemoteService(ServingService):
             sent.insert(0, {"role": "system", "content": ours})
         body: dict[str, Any] = {
             "model": model, "messages": sent, "n": params.n,
-            "temperature": params.temperature, "top_p": params.top_p,
             "stream": True, "stream_options": {"include_usage": True},
         }  # fmt: skip
+        for name in ("temperature", "top_p"):  # none named: the remote's own default for its model
+            if (value := getattr(params, name)) is not None:
+                body[name] = value
         for name in ("max_tokens", "stop", "seed"):
             if value := getattr(params, name):
                 body[name] = list(value) if name == "stop" else value

@@ -169,13 +169,14 @@ class ServingService:
         """Run the rows; returns each choice's final event, or None after an error event."""
         events: queue.Queue[tuple[int, RowEvent]] = queue.Queue()
         params = p.params
+        temperature, top_p = self.engine.sampling_defaults
         rows = [
             Row(
                 prompt_ids=p.prompt_ids,
                 lora=p.applied.weights,
                 max_tokens=p.max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
+                temperature=temperature if params.temperature is None else params.temperature,
+                top_p=top_p if params.top_p is None else params.top_p,
                 stop=params.stop,
                 seed=None if params.seed is None else params.seed + i,
                 stream=p.stream,

@@ -120,3 +120,16 @@ def test_context_window_is_known(engine, batch):
     assert engine.context_length == 512
     rows = run(engine, [None] * batch, max_tokens=2)
     assert all(r.done for r in rows)
+
+
+def test_a_request_that_names_no_temperature_gets_the_models_own(engine) -> None:
+    from transformers import GenerationConfig
+
+    from tests.workers.adapters.helpers import tiny_llama
+    from workers.serving.engine import sampling_defaults
+
+    assert engine.sampling_defaults == (0.0, 1.0)  # the built-in model decodes greedily
+    plain = tiny_llama()
+    assert sampling_defaults(plain) == (1.0, 1.0)  # no preference of its own: OpenAI's
+    plain.generation_config = GenerationConfig(do_sample=True, temperature=0.7, top_p=0.8)
+    assert sampling_defaults(plain) == (0.7, 0.8)  # as Qwen2.5-Instruct's generation config

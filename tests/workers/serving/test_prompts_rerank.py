@@ -74,3 +74,26 @@ def test_rerank_keeps_the_order_without_a_reward():
 
     assert service.rank(1, "p", candidates, broken) == ([0, 1, 2], None)
     assert service.rank(1, "p", candidates, lambda *args: [1.0]) == ([0, 1, 2], None)
+
+
+def test_a_persons_own_request_around_the_text_is_read_not_restyled():
+    text = "The council approved a tram. It starts in spring."
+    asks = {
+        f"Summarize this:\n\n{text}": "summarize",
+        f"Summarize this: {text}": "summarize",
+        f"Can you turn this into an email for my team?\n{text}": "email",
+        f"{text}\n\nTL;DR?": "summarize",
+    }
+    for message, task in asks.items():
+        got = style_request([{"role": "user", "content": message}], UserContext())
+        assert got[:2] == (task, text), message
+    styled = "Please rewrite this in bullet points, casual.\n\n" + text
+    assert style_request([{"role": "user", "content": styled}], UserContext())[2] == {
+        "format": "bullets", "tone": "casual"
+    }  # fmt: skip
+    # a text's own first line stays the text's: a label with its words, a question, an order
+    for kept in ("Key points: the office is closed.\nStaff work from home.",
+                 "Can you come to the meeting?\nWe need your input.",
+                 "Write the report by Friday.\nThe team meets Monday.",
+                 "Note: the office is closed. Staff work from home."):  # fmt: skip
+        assert style_request([{"role": "user", "content": kept}], UserContext())[1] == kept
