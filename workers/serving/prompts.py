@@ -1,8 +1,9 @@
 """Chat messages plus what Attune knows about the user, as the base model's prompt. Torch-free.
 
 - **The built-in style model** takes tags + task + context (``core.prompting``): the
-  last user message is the context (an instruction line in ``build_instruction``'s words is read
-  for the task and the style it asks for); the style tags come from, in rising precedence, the
+  last user message is the context (an instruction line in ``build_instruction``'s words, or a
+  person's own request around the text, :func:`split_request`, is read for the task and the
+  style it asks for); the style tags come from, in rising precedence, the
   persona profile, the CIPHER preference, the client's system messages and the request's own
   "Write it in this style: …" line. The task is ``email`` when an instruction asks for an email,
   else ``summarize``.
