@@ -93,6 +93,9 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
         "web": [
             str(bin_dir / "gunicorn"), "attune.wsgi", "--bind", f"{host}:{port}",
             "--workers", os.environ.get("ATTUNE_WEB_WORKERS", "2"), "--threads", "4",
+            # longer than clients keep an idle connection (httpx 5 s), so none sends a request
+            # on a connection the server is closing (gunicorn's default is 2 s)
+            "--keep-alive", os.environ.get("ATTUNE_WEB_KEEPALIVE", "75"),
             "--access-logfile", "-",
         ],
         "worker": [
