@@ -18,10 +18,9 @@ from core.artifacts import ArtifactStore, open_store
 STYLE_LM_NAME = "attune/style-lm"
 """The name of the built-in offline style model (built under the var dir on first use)."""
 
-COMPARE_TEMPERATURE = 1.0
-"""The temperature of the two candidates of an A/B comparison (the web UI's and the simulated
-people's) when none is asked: a request that names none is decoded as the model prefers, and the
-built-in model prefers greedy decoding, which writes the same text twice."""
+CANDIDATES_TEMPERATURE = 1.0
+"""The temperature of ``n > 1`` candidates (an A/B comparison, a reranked request) that name
+none, for a model that prefers greedy decoding: greedy decoding writes the same text n times."""
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

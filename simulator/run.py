@@ -23,7 +23,6 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from core import config as attune_config
 from core.prompting import build_instruction
 from simulator.client import AttuneClient, RequestFailed
 from simulator.population import Person, load_people
@@ -154,7 +153,7 @@ def play_round(
         ]
         answer = client.chat(
             messages, statuses, n=2 if compare else 1, max_tokens=config.max_tokens,
-            temperature=_temperature(config, compare), seed=seed, attune=_attune_options(config),
+            temperature=config.temperature, seed=seed, attune=_attune_options(config),
         )  # fmt: skip
         row["latency_ms"] = round(answer.latency_ms, 1)
         info = answer.attune
@@ -186,15 +185,6 @@ def play_round(
     row["acknowledged"] = [list(a) for a in acks]
     row["time"] = time.time()
     return row, acks
-
-
-def _temperature(config: Config, compare: bool) -> float | None:
-    """The temperature asked: ``config``'s, else none (the model's own default), and for a
-    comparison's two candidates :data:`core.config.COMPARE_TEMPERATURE` (two greedy answers are
-    one text)."""
-    if config.temperature is not None or not compare:
-        return config.temperature
-    return attune_config.COMPARE_TEMPERATURE
 
 
 def _play_person(person: Person, config: Config, run: _Run, result: PersonResult) -> None:

@@ -25,6 +25,7 @@ from apps.feedback.services import flatten_messages
 from apps.generation.selectors import plan_for
 from apps.generation.services import record_choices
 from apps.memory.selectors import degraded_notice
+from core import config
 from core.errors import GenerationError
 from core.prompting import is_style_tokenizer
 from core.serving import GenerateRequest, GenerationParams, Plan
@@ -76,6 +77,19 @@ class Prepared:
     prompt_ids: list[int]
     max_tokens: int
     cut: Cut | None = None
+
+
+def sampling(params: GenerationParams, defaults: tuple[float, float]) -> tuple[float, float]:
+    """The (temperature, top_p) rows run with: what the request names, else the model's own
+    ``defaults``; ``n > 1`` candidates of a model that decodes greedily by default are sampled at
+    ``CANDIDATES_TEMPERATURE`` (greedy decoding writes one text n times)."""
+    temperature, top_p = defaults
+    if params.n > 1 and temperature == 0.0:
+        temperature = config.CANDIDATES_TEMPERATURE
+    return (
+        temperature if params.temperature is None else params.temperature,
+        top_p if params.top_p is None else params.top_p,
+    )
 
 
 class ServingService:
@@ -169,14 +183,14 @@ class ServingService:
         """Run the rows; returns each choice's final event, or None after an error event."""
         events: queue.Queue[tuple[int, RowEvent]] = queue.Queue()
         params = p.params
-        temperature, top_p = self.engine.sampling_defaults
+        temperature, top_p = sampling(params, self.engine.sampling_defaults)
         rows = [
             Row(
                 prompt_ids=p.prompt_ids,
                 lora=p.applied.weights,
                 max_tokens=p.max_tokens,
-                temperature=temperature if params.temperature is None else params.temperature,
-                top_p=top_p if params.top_p is None else params.top_p,
+                temperature=temperature,
+                top_p=top_p,
                 stop=params.stop,
                 seed=None if params.seed is None else params.seed + i,
                 stream=p.stream,

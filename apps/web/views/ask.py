@@ -22,16 +22,12 @@ def _ask_form(request: HttpRequest, name: str) -> AskForm:
     return AskForm(initial=drafts.pop(request, name))
 
 
-def _generate(
-    request: HttpRequest, form: AskForm, n: int, temperature: float | None = None
-) -> list[int] | None:
-    """The new interactions' ids, or None with the reason added to the form (``temperature``
-    None: the model's own default)."""
+def _generate(request: HttpRequest, form: AskForm, n: int) -> list[int] | None:
+    """The new interactions' ids, or None with the reason added to the form."""
     if not form.is_valid():
         return None
     try:
-        sampling = {} if temperature is None else {"temperature": temperature}
-        generated = generation.generate(request.user, form.messages(), n=n, **sampling)
+        generated = generation.generate(request.user, form.messages(), n=n)
     except generation.GenerationFailed as err:
         form.add_error(None, str(err))
         return None
@@ -66,9 +62,7 @@ def ask(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def compare(request: HttpRequest) -> HttpResponse:
     form = _ask_form(request, "compare")
-    # two candidates sampled, so there is something to choose between (greedy gives one text)
-    temperature = config.COMPARE_TEMPERATURE
-    if request.method == "POST" and (ids := _generate(request, form, n=2, temperature=temperature)):
+    if request.method == "POST" and (ids := _generate(request, form, n=2)):
         return redirect("web:compare-pair", a=ids[0], b=ids[1])
     return _page(request, "web/compare.html", form)
 

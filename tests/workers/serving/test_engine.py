@@ -133,3 +133,15 @@ def test_a_request_that_names_no_temperature_gets_the_models_own(engine) -> None
     assert sampling_defaults(plain) == (1.0, 1.0)  # no preference of its own: OpenAI's
     plain.generation_config = GenerationConfig(do_sample=True, temperature=0.7, top_p=0.8)
     assert sampling_defaults(plain) == (0.7, 0.8)  # as Qwen2.5-Instruct's generation config
+
+
+def test_candidates_of_a_greedy_model_are_sampled_unless_the_request_says() -> None:
+    from core.serving import GenerationParams
+    from workers.serving.service import sampling
+
+    greedy = (0.0, 1.0)
+    assert sampling(GenerationParams(), greedy) == (0.0, 1.0)
+    assert sampling(GenerationParams(n=2), greedy) == (1.0, 1.0)  # two texts to choose from
+    assert sampling(GenerationParams(n=2, temperature=0.0), greedy) == (0.0, 1.0)  # as asked
+    assert sampling(GenerationParams(temperature=0.3, top_p=0.9), greedy) == (0.3, 0.9)
+    assert sampling(GenerationParams(n=2), (0.7, 0.8)) == (0.7, 0.8)  # the model's own
